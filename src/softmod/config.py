@@ -1,0 +1,132 @@
+"""Typed, frozen configuration: one dataclass per concern, a union of network configs.
+
+Every run writes its resolved :class:`RunConfig` as JSON (``config.json``) and can be rebuilt from
+it with :func:`config_from_dict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+BenchmarkName = Literal["toy", "mt1", "mt10", "mt50"]
+GoalSetting = Literal["fixed", "conditioned"]
+RewardVersion = Literal["v1", "v2"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+MAX_HORIZON = 500  # Meta-World raises when stepped past its max_path_length (500)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Which benchmark, in which setting (DESIGN §5)."""
+
+    benchmark: BenchmarkName = "mt10"
+    task: str | None = None  # MT1 only: the Meta-World task name, e.g. "reach-v3"
+    goals: GoalSetting = "fixed"
+    horizon: int = 150
+    reward_version: RewardVersion = "v2"
+    toy_tasks: int = 4  # toy benchmark only: number of tasks
+
+
+# ----------------------------------------------------------------------------- networks
+@dataclass(frozen=True)
+class MLPNetConfig:
+    """MT-SAC: one MLP on [state, one-hot task] (DESIGN §3)."""
+
+    hidden: tuple[int, ...] = (400, 400, 400)
+
+
+# Later networks (soft modularization, the baselines) join this union; `nets.build_network`
+# dispatches on the type with `match`.
+NetworkConfig = MLPNetConfig
+
+NETWORK_TYPES: dict[str, type] = {"MLPNetConfig": MLPNetConfig}
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Multi-task SAC hyperparameters (DESIGN §4, authors' code)."""
+
+    batch_per_task: int = 128
+    buffer_per_task: int = 100_000  # MT10: 1e5 per task; MT50: 2e5 per task (resolved by benchmark)
+    lr_policy: float = 3e-4
+    lr_q: float = 3e-4
+    lr_alpha: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    grad_clip: float = 1.0
+    init_log_alpha: float = 0.0
+    target_entropy: float | None = None  # None: -|A|
+    warmup_per_task: int = 4000
+    balance: bool = False  # task balance weights w = T softmax(-log α) (DESIGN §4)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run; written as ``config.json`` in the run directory."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    sac: SACConfig = field(default_factory=SACConfig)
+    policy_net: NetworkConfig = field(default_factory=MLPNetConfig)
+    q_net: NetworkConfig = field(default_factory=MLPNetConfig)
+    method: str = "mt-sac"
+    total_steps: int = 200_000  # environment steps over all tasks (the paper's "samples")
+    seed: int = 0
+    device: DeviceName = "auto"
+    eval_interval: int = 50_000  # environment steps between evaluations
+    eval_episodes: int = 3  # per task, during training
+    log_interval: int = 5_000  # environment steps between train-metric rows
+    torch_threads: int = 0  # 0: PyTorch's default
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Turn a (nested) config dataclass into JSON-ready data; network configs carry their type."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            sub = to_dict(value)
+            if type(value).__name__ in NETWORK_TYPES:
+                sub = {"type": type(value).__name__, **sub}
+            out[f.name] = sub
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key == "type" or key not in names:
+            continue
+        default = getattr(cls(), key) if key in names else None
+        if isinstance(value, dict):
+            sub_cls = NETWORK_TYPES[value["type"]] if "type" in value else type(default)
+            kwargs[key] = _build(sub_cls, value)
+        elif isinstance(value, list):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a :class:`RunConfig` from :func:`to_dict` output."""
+    return _build(RunConfig, data)
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    """Write the resolved config as indented JSON."""
+    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def load_config(path: Path) -> RunConfig:
+    """Read a config written by :func:`save_config`."""
+    return config_from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,137 @@
+"""Meta-World v3 benchmarks (MT1, MT10, MT50) in the paper's two settings, fixed and conditioned.
+
+Built directly on the `metaworld` package's environment classes and its ``Task`` mechanism:
+
+- **fixed**: for each task one object/goal configuration (``rand_vec``) is drawn from the run seed
+  and frozen with ``env.set_task`` (``_freeze_rand_vec = True``), so every reset of that task starts
+  from the identical configuration. Training and evaluation use the same configuration.
+- **conditioned**: ``_freeze_rand_vec = False`` and ``seeded_rand_vec = True`` after ``env.seed(s)``,
+  so every reset draws a fresh configuration from the task's full random range, from the env's own
+  seeded RNG (reproducible). Evaluation uses a separate RNG stream, so it sees fresh goals.
+
+Departure from ``metaworld.MT10()``: that class draws 50 configurations per task with 50 resets each
+(≈ 20 s for MT50) and we need at most one per task; we draw the configuration from the same range
+(``env._random_reset_space``) with our own seeded generator instead. The goal is observable
+(``partially_observable=False``), as in Meta-World's MT benchmarks.
+
+The horizon (default 150, the paper's; at most 500, Meta-World's ``max_path_length``) is enforced
+here: an episode is truncated after ``horizon`` steps and the env reset.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+
+from softmod.config import MAX_HORIZON, EnvConfig
+from softmod.envs.base import MultiTaskVecEnv, StepResult
+
+
+def _env_dict():  # imported lazily: `import metaworld` costs ~1 s
+    import metaworld.env_dict as env_dict
+
+    return env_dict
+
+
+def all_task_names() -> list[str]:
+    """All 50 Meta-World v3 task names, in the package's order."""
+    return list(_env_dict().ALL_V3_ENVIRONMENTS.keys())
+
+
+def benchmark_task_names(cfg: EnvConfig) -> list[str]:
+    """The task names of a Meta-World benchmark config, validated (unknown names raise ValueError)."""
+    d = _env_dict()
+    if cfg.benchmark == "mt10":
+        return list(d.MT10_V3.keys())
+    if cfg.benchmark == "mt50":
+        return list(d.MT50_V3.keys())
+    if cfg.benchmark == "mt1":
+        valid = all_task_names()
+        if cfg.task is None:
+            raise ValueError(f"--task is required for mt1; valid tasks: {', '.join(valid)}")
+        if cfg.task not in valid:
+            raise ValueError(f"unknown task {cfg.task!r}; valid tasks: {', '.join(valid)}")
+        return [cfg.task]
+    raise ValueError(f"not a Meta-World benchmark: {cfg.benchmark!r}")
+
+
+def _seed_int(*words: int) -> int:
+    return int(np.random.SeedSequence(list(words)).generate_state(1)[0])
+
+
+class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
+    """One Meta-World environment per task, stepped in this process as one vector."""
+
+    def __init__(self, cfg: EnvConfig, seed: int, stream: int = 0) -> None:
+        from metaworld.types import Task
+
+        if not 1 <= cfg.horizon <= MAX_HORIZON:
+            raise ValueError(f"horizon must be in [1, {MAX_HORIZON}], got {cfg.horizon}")
+        names = benchmark_task_names(cfg)
+        classes = _env_dict().ALL_V3_ENVIRONMENTS
+        self.task_names = names
+        self.task_ids = np.arange(len(names), dtype=np.int64)
+        self.horizon = cfg.horizon
+        self.goals = cfg.goals
+        self.envs = []
+        for i, name in enumerate(names):
+            cls = classes[name]
+            env = cls(reward_function_version=cfg.reward_version)
+            # the fixed configuration depends on (seed, task) only: same for training and evaluation
+            space = env._random_reset_space
+            cfg_rng = np.random.default_rng(_seed_int(seed, 0, i))
+            rand_vec = cfg_rng.uniform(space.low, space.high, size=space.low.size)
+            data = dict(rand_vec=rand_vec, env_cls=cls, partially_observable=False)
+            env.set_task(Task(env_name=name, data=pickle.dumps(data)))
+            env.seed(_seed_int(seed, 1 + stream, i))  # Meta-World ignores reset(seed=...)
+            if cfg.goals == "conditioned":
+                env._freeze_rand_vec = False
+                env.seeded_rand_vec = True
+            self.envs.append(env)
+        self.obs_dim = int(self.envs[0].observation_space.shape[0])
+        self.act_dim = int(self.envs[0].action_space.shape[0])
+        self.t = np.zeros(len(names), np.int64)
+        self._obs = np.zeros((len(names), self.obs_dim), np.float32)
+
+    def reset(self) -> np.ndarray:
+        """Reset every task's environment."""
+        for i, env in enumerate(self.envs):
+            self._obs[i] = env.reset()[0]
+        self.t[:] = 0
+        return self._obs.copy()
+
+    def current_configs(self) -> np.ndarray:
+        """The object/goal configuration (``rand_vec``) each env is running now, one row per env."""
+        return np.stack([np.asarray(env._last_rand_vec, np.float64) for env in self.envs])
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Step every task's env once; reset those that reached the horizon."""
+        n = self.num_envs
+        reward = np.zeros(n, np.float32)
+        success = np.zeros(n, np.float32)
+        final_obs = np.zeros((n, self.obs_dim), np.float32)
+        actions = np.clip(np.asarray(actions, np.float32), -1.0, 1.0)
+        self.t += 1
+        truncated = self.t >= self.horizon
+        for i, env in enumerate(self.envs):
+            obs, r, _, _, info = env.step(actions[i])
+            final_obs[i] = obs
+            reward[i] = r
+            success[i] = float(info["success"])
+            self._obs[i] = env.reset()[0] if truncated[i] else obs
+        self.t[truncated] = 0
+        return StepResult(
+            obs=self._obs.copy(),
+            reward=reward,
+            terminated=np.zeros(n, bool),  # Meta-World has no true terminals
+            truncated=truncated,
+            success=success,
+            final_obs=final_obs,
+            task_ids=self.task_ids,
+        )
+
+    def close(self) -> None:
+        """Close every simulator."""
+        for env in self.envs:
+            env.close()

@@ -1,0 +1,89 @@
+"""Run-directory logging: CSV files and TensorBoard event files, same metric names in both.
+
+Metric names are grouped: ``train/…``, ``loss/…``, ``alpha/<task>``, ``eval/<task>/success``.
+``train.csv`` gets a row every log interval, ``eval.csv`` a row per evaluation; their columns are
+fixed when the run starts, so every row of a file has the same columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+
+
+class CSVTable:
+    """An append-only CSV file with a fixed header."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path = path
+        self.columns = columns
+        new = not path.exists()
+        self._file = path.open("a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
+        if new:
+            self._writer.writeheader()
+            self._file.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append one row (missing columns stay empty) and flush it to disk."""
+        self._writer.writerow({k: _fmt(v) for k, v in row.items()})
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    return v
+
+
+class RunLogger:
+    """Writes ``train.csv``, ``eval.csv`` and TensorBoard events under ``run_dir``."""
+
+    def __init__(self, run_dir: Path, task_names: list[str]) -> None:
+        self.task_names = task_names
+        per_task_alpha = [f"alpha/{t}" for t in task_names]
+        per_task_balance = [f"balance/{t}" for t in task_names]
+        self.train = CSVTable(
+            run_dir / "train.csv",
+            [
+                "step", "time_s", "train/steps_per_s", "train/updates", "train/episode_success",
+                "train/episode_return", "loss/q", "loss/policy", "loss/alpha", "q/mean",
+                "policy/entropy", "grad_norm/policy", "grad_norm/q",
+                *per_task_alpha, *per_task_balance,
+            ],
+        )  # fmt: skip
+        eval_cols = ["step", "time_s", "eval/mean_success", "eval/mean_return"]
+        for t in task_names:
+            eval_cols += [f"eval/{t}/success", f"eval/{t}/return"]
+        self.eval = CSVTable(run_dir / "eval.csv", eval_cols)
+        self.tb = SummaryWriter(log_dir=str(run_dir / "tb"))
+
+    def log_train(self, step: int, metrics: dict[str, float]) -> None:
+        """One row of training metrics at environment step ``step``."""
+        self.train.write({"step": step, **metrics})
+        for k, v in metrics.items():
+            if k != "time_s":
+                self.tb.add_scalar(k, v, step)
+        self.tb.flush()
+
+    def log_eval(self, step: int, metrics: dict[str, float]) -> None:
+        """One row of evaluation metrics at environment step ``step``."""
+        self.eval.write({"step": step, **metrics})
+        for k, v in metrics.items():
+            if k != "time_s":
+                self.tb.add_scalar(k, v, step)
+        self.tb.flush()
+
+    def close(self) -> None:
+        """Flush and close every file."""
+        self.train.close()
+        self.eval.close()
+        self.tb.close()

@@ -1,0 +1,1 @@
+"""Multi-task Soft Actor-Critic."""

@@ -1,0 +1,121 @@
+"""Multi-task SAC: twin Q, target networks, per-task temperatures, balance weights (DESIGN §4).
+
+The algorithm does not know which network it trains: the policy and the Q-function are built from
+their network configs by :func:`softmod.nets.build_network`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from softmod.buffer import Batch
+from softmod.config import RunConfig
+from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_parameters
+from softmod.sac import losses
+
+
+def clip_grad_norm_members(params: list[nn.Parameter], max_norm: float, members: int) -> torch.Tensor:
+    """Clip the gradient of each stacked member to global norm ``max_norm`` separately.
+
+    Every parameter has the member axis first, so Q1's and Q2's norms are computed and applied
+    without a loop over critics. Returns the per-member norms before clipping, ``(members,)``.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    sq = torch.stack([g.reshape(members, -1).pow(2).sum(1) for g in grads]).sum(0)
+    norms = sq.sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)  # as torch.nn.utils.clip_grad_norm_
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+    return norms
+
+
+class MultiTaskSAC(nn.Module):
+    """Policy, twin Q, target twin Q and one log-temperature per task, with their optimisers."""
+
+    def __init__(
+        self, cfg: RunConfig, obs_dim: int, act_dim: int, num_tasks: int, device: torch.device
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg.sac
+        self.num_tasks, self.obs_dim, self.act_dim = num_tasks, obs_dim, act_dim
+        self.target_entropy = (
+            float(-act_dim) if cfg.sac.target_entropy is None else cfg.sac.target_entropy
+        )
+        self.policy = TanhGaussianPolicy(
+            build_network(cfg.policy_net, obs_dim, 2 * act_dim, num_tasks, members=1), act_dim
+        )
+        self.q = TwinQ(build_network(cfg.q_net, obs_dim + act_dim, 1, num_tasks, members=2))
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.full((num_tasks,), cfg.sac.init_log_alpha))
+        self.to(device)
+        s = cfg.sac
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=s.lr_policy)
+        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=s.lr_q)  # Adam is per element:
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=s.lr_alpha)  # one for Q1+Q2 is exact
+        self._q_params = list(self.q.parameters())
+        self._q_target_params = list(self.q_target.parameters())
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters of the policy and of ONE Q-function (the twin holds two)."""
+        return {"policy": count_parameters(self.policy), "q": count_parameters(self.q) // 2}
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step on policy, both Q-functions and the temperatures; soft target update.
+
+        Order as in the authors' code: the α step comes first, and the temperatures and balance
+        weights used by the Q and policy losses are read after it; the policy loss uses the Q
+        networks as they were before this step's Q update.
+        """
+        s, task = self.cfg, batch.task
+        new_action, log_prob = self.policy.sample(batch.obs, task)
+
+        # temperatures
+        loss_alpha = losses.alpha_loss(self.log_alpha[task], log_prob, self.target_entropy)
+        self.alpha_opt.zero_grad(set_to_none=True)
+        loss_alpha.backward()
+        self.alpha_opt.step()
+        log_alpha = self.log_alpha.detach()
+        alpha = log_alpha.exp()[task]
+        if s.balance:
+            weight = losses.balance_weights(log_alpha)[task]
+        else:
+            weight = torch.ones_like(alpha)
+
+        # critics
+        with torch.no_grad():
+            next_action, next_log_prob = self.policy.sample(batch.next_obs, task)
+            next_q = self.q_target(batch.next_obs, next_action, task).min(0).values
+            target = losses.q_target(
+                batch.reward, batch.terminated, next_q, next_log_prob, alpha, s.gamma
+            )
+        q_pred = self.q(batch.obs, batch.action, task)
+        loss_q = losses.critic_loss(q_pred, target, weight)
+
+        # policy: gradients flow through the (frozen) critics into the action only
+        self.q.requires_grad_(False)
+        q_new = self.q(batch.obs, new_action, task).min(0).values
+        self.q.requires_grad_(True)
+        loss_pi = losses.policy_loss(q_new, log_prob, alpha, weight)
+
+        self.policy_opt.zero_grad(set_to_none=True)
+        self.q_opt.zero_grad(set_to_none=True)
+        (loss_q + loss_pi).backward()
+        pi_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), s.grad_clip)
+        q_norms = clip_grad_norm_members(self._q_params, s.grad_clip, members=2)
+        self.policy_opt.step()
+        self.q_opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(self._q_target_params, self._q_params, s.tau)
+
+        return {
+            "loss/q": loss_q.detach(),
+            "loss/policy": loss_pi.detach(),
+            "loss/alpha": loss_alpha.detach(),
+            "q/mean": q_pred.detach().mean(),
+            "policy/entropy": -log_prob.detach().mean(),
+            "grad_norm/policy": pi_norm.detach(),
+            "grad_norm/q": q_norms.detach().max(),
+        }
