@@ -1,4 +1,4 @@
-"""The ``softmod`` command line (tyro): ``softmod train`` and ``softmod eval``.
+"""The ``softmod`` command line (tyro): ``softmod train``, ``softmod eval``, ``softmod params``.
 
 Every option is a dataclass field whose docstring is its ``--help`` text.
 """
@@ -127,6 +127,14 @@ class EvalArgs:
     """Evaluation seed (conditioned goals). Default: the run's seed."""
 
 
+@dataclass
+class ParamsArgs:
+    """Print the Table 2 style parameter table: policy and Q-function sizes of every method."""
+
+    benchmark: Literal["mt10", "mt50"] = "mt10"
+    """Benchmark whose task count sizes the networks (39-D observations, 4-D actions)."""
+
+
 def run_train(args: TrainArgs) -> None:
     """``softmod train``."""
     from softmod.train import train
@@ -171,6 +179,7 @@ def run_eval(args: EvalArgs) -> None:
 Command = (
     Annotated[TrainArgs, tyro.conf.subcommand("train")]
     | Annotated[EvalArgs, tyro.conf.subcommand("eval")]
+    | Annotated[ParamsArgs, tyro.conf.subcommand("params")]
 )
 
 
@@ -183,8 +192,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if isinstance(args, TrainArgs):
             run_train(args)
-        else:
+        elif isinstance(args, EvalArgs):
             run_eval(args)
+        else:
+            from softmod.params import print_parameter_table
+
+            print_parameter_table(args.benchmark)
     except (ConfigError, CheckpointError) as err:
         print(f"softmod: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

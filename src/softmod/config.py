@@ -40,11 +40,74 @@ class MLPNetConfig:
     hidden: tuple[int, ...] = (400, 400, 400)
 
 
-# Later networks (soft modularization, the baselines) join this union; `nets.build_network`
-# dispatches on the type with `match`.
-NetworkConfig = MLPNetConfig
+@dataclass(frozen=True)
+class MultiHeadNetConfig:
+    """MT-MH-SAC: shared MLP trunk on [state, one-hot], one output head per task (DESIGN §3)."""
 
-NETWORK_TYPES: dict[str, type] = {"MLPNetConfig": MLPNetConfig}
+    hidden: tuple[int, ...] = (400, 400, 400)
+
+
+@dataclass(frozen=True)
+class MixExpertNetConfig:
+    """Mix-Expert: ``experts`` MT-SAC MLPs mixed by a softmax gate on [state, one-hot]."""
+
+    experts: int = 4
+    hidden: tuple[int, ...] = (400, 400, 400)
+    gate_hidden: tuple[int, ...] = (256, 256)
+
+
+@dataclass(frozen=True)
+class HardRoutingNetConfig:
+    """Hard Routing: L module layers x n modules, one module per layer chosen per task by a
+    tabular REINFORCE router (DESIGN §3)."""
+
+    layers: int = 4
+    modules: int = 4
+    module_dim: int = 128
+    base_dim: int = 400
+    baseline_decay: float = 0.99  # running-mean baseline of the REINFORCE reward
+
+
+@dataclass(frozen=True)
+class SingleTaskNetConfig:
+    """Single-task SAC: one independent MLP per task, kept as stacked per-task weights."""
+
+    hidden: tuple[int, ...] = (400, 400, 400)
+
+
+@dataclass(frozen=True)
+class SoftModularNetConfig:
+    """Soft modularization (DESIGN §2). Shallow: L=2, n=2, d=256. Deep: L=4, n=4, d=128."""
+
+    layers: int = 2  # L, module layers (>= 2)
+    modules: int = 2  # n, modules per layer (>= 1)
+    module_dim: int = 256  # d
+    base_dim: int = 400  # D, state encoder and task embedding width
+    gate_dim: int = 256  # routing (gating) MLP width
+    route_obs: bool = True  # False: ablation "w/o obs", routing from the task embedding h alone
+
+
+# `nets.build_network` dispatches on the type with `match`.
+NetworkConfig = (
+    MLPNetConfig
+    | MultiHeadNetConfig
+    | MixExpertNetConfig
+    | HardRoutingNetConfig
+    | SingleTaskNetConfig
+    | SoftModularNetConfig
+)
+
+NETWORK_TYPES: dict[str, type] = {
+    c.__name__: c
+    for c in (
+        MLPNetConfig,
+        MultiHeadNetConfig,
+        MixExpertNetConfig,
+        HardRoutingNetConfig,
+        SingleTaskNetConfig,
+        SoftModularNetConfig,
+    )
+}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from softmod.config import MLPNetConfig, NetworkConfig
+from softmod.config import (
+    HardRoutingNetConfig,
+    MixExpertNetConfig,
+    MLPNetConfig,
+    MultiHeadNetConfig,
+    NetworkConfig,
+    SingleTaskNetConfig,
+    SoftModularNetConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,63 @@ METHODS: dict[str, MethodSpec] = {
         balance=False,
         paper_steps={"mt10": 20_000_000, "mt50": 100_000_000},
         summary="MT-SAC: MLP 3 x 400 on [state, one-hot task]",
+    ),
+    "mt-mh-sac": MethodSpec(
+        network=MultiHeadNetConfig(hidden=(400, 400, 400)),
+        balance=False,
+        paper_steps={"mt10": 20_000_000, "mt50": 100_000_000},
+        summary="MT-MH-SAC: shared MLP 3 x 400, one output head per task",
+    ),
+    **{
+        f"mt-mh-sac-{depth}{'-wide' if width == 600 else ''}": MethodSpec(
+            network=MultiHeadNetConfig(hidden=(width,) * depth),
+            balance=False,
+            paper_steps={"mt10": 20_000_000, "mt50": 100_000_000},
+            summary=f"MT-MH-SAC capacity variant (Table 2): {depth} x {width}, one head per task",
+        )
+        for depth, width in [(4, 400), (5, 400), (6, 400), (4, 600), (5, 600)]
+    },
+    "mix-expert": MethodSpec(
+        network=MixExpertNetConfig(),
+        balance=False,
+        paper_steps={"mt10": 15_000_000, "mt50": 50_000_000},
+        summary="Mix-Expert: 4 MT-SAC experts mixed by a softmax gate on [state, one-hot]",
+    ),
+    "hard-routing": MethodSpec(
+        network=HardRoutingNetConfig(),
+        balance=False,
+        paper_steps={"mt10": 15_000_000, "mt50": 50_000_000},
+        summary="Hard Routing: 4 x 4 modules (d=128), one per layer, tabular REINFORCE router",
+    ),
+    "single-task-sac": MethodSpec(
+        network=SingleTaskNetConfig(),
+        balance=False,
+        paper_steps={"mt10": 20_000_000, "mt50": 100_000_000},
+        summary="Single-task SAC: an independent MLP 3 x 400 per task (stacked weights)",
+    ),
+    "soft-shallow": MethodSpec(
+        network=SoftModularNetConfig(layers=2, modules=2, module_dim=256),
+        balance=True,
+        paper_steps={"mt10": 15_000_000, "mt50": 50_000_000},
+        summary="Soft modularization, Shallow: L=2, n=2, d=256, balance weights on",
+    ),
+    "soft-deep": MethodSpec(
+        network=SoftModularNetConfig(layers=4, modules=4, module_dim=128),
+        balance=True,
+        paper_steps={"mt10": 15_000_000, "mt50": 50_000_000},
+        summary="Soft modularization, Deep: L=4, n=4, d=128, balance weights on",
+    ),
+    "soft-shallow-no-obs": MethodSpec(
+        network=SoftModularNetConfig(layers=2, modules=2, module_dim=256, route_obs=False),
+        balance=True,
+        paper_steps={"mt10": 15_000_000, "mt50": 50_000_000},
+        summary="Ablation (Fig. 6b): soft-shallow routed from the task embedding alone",
+    ),
+    "soft-deep-no-obs": MethodSpec(
+        network=SoftModularNetConfig(layers=4, modules=4, module_dim=128, route_obs=False),
+        balance=True,
+        paper_steps={"mt10": 15_000_000, "mt50": 50_000_000},
+        summary="Ablation (Fig. 6b): soft-deep routed from the task embedding alone",
     ),
 }
 

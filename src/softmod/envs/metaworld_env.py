@@ -60,6 +60,11 @@ def _seed_int(*words: int) -> int:
     return int(np.random.SeedSequence(list(words)).generate_state(1)[0])
 
 
+def _task(task_cls: type, name: str, env_cls: type, rand_vec: np.ndarray) -> object:
+    data = dict(rand_vec=rand_vec, env_cls=env_cls, partially_observable=False)
+    return task_cls(env_name=name, data=pickle.dumps(data))
+
+
 class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
     """One Meta-World environment per task, stepped in this process as one vector."""
 
@@ -78,12 +83,14 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         for i, name in enumerate(names):
             cls = classes[name]
             env = cls(reward_function_version=cfg.reward_version)
-            # the fixed configuration depends on (seed, task) only: same for training and evaluation
-            space = env._random_reset_space
-            cfg_rng = np.random.default_rng(_seed_int(seed, 0, i))
-            rand_vec = cfg_rng.uniform(space.low, space.high, size=space.low.size)
-            data = dict(rand_vec=rand_vec, env_cls=cls, partially_observable=False)
-            env.set_task(Task(env_name=name, data=pickle.dumps(data)))
+            # The fixed configuration depends on (seed, task) only: the same for training and
+            # evaluation. It is drawn by one seeded reset with the env's own sampler, so that
+            # task-specific rejection rules (e.g. reach: goal far enough from the object) hold.
+            env.set_task(_task(Task, name, cls, env._random_reset_space.low))
+            env._freeze_rand_vec, env.seeded_rand_vec = False, True
+            env.seed(_seed_int(seed, 0, i))
+            env.reset()
+            env.set_task(_task(Task, name, cls, np.array(env._last_rand_vec)))
             env.seed(_seed_int(seed, 1 + stream, i))  # Meta-World ignores reset(seed=...)
             if cfg.goals == "conditioned":
                 env._freeze_rand_vec = False
@@ -101,9 +108,9 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         self.t[:] = 0
         return self._obs.copy()
 
-    def current_configs(self) -> np.ndarray:
-        """The object/goal configuration (``rand_vec``) each env is running now, one row per env."""
-        return np.stack([np.asarray(env._last_rand_vec, np.float64) for env in self.envs])
+    def current_configs(self) -> list[np.ndarray]:
+        """The object/goal configuration (``rand_vec``) each env is running now (sizes differ)."""
+        return [np.array(env._last_rand_vec, np.float64) for env in self.envs]
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Step every task's env once; reset those that reached the horizon."""

@@ -5,8 +5,9 @@ observation (the observation is the 2-D position only), so the tasks conflict: f
 different tasks need opposite actions, and only a task-conditioned policy can solve all of them.
 
 - Dynamics: ``pos ← clip(pos + 0.1 · clip(a, -1, 1), -1, 1)``.
-- Reward: ``1 - ||pos - goal||`` (dense, like Meta-World's shaped rewards).
-- Success: ``||pos - goal|| < 0.1`` at a step (an episode succeeds if it does at any step).
+- Reward: ``1 - ||pos - goal|| + success`` (dense and shaped, with a bonus on success, like
+  Meta-World's rewards).
+- Success: ``||pos - goal|| < 0.15`` at a step (an episode succeeds if it does at any step).
 - ``fixed``: each task starts every episode from the same position (drawn once from the seed);
   ``conditioned``: a new start position at every reset, from the environment's seeded RNG.
 """
@@ -18,7 +19,7 @@ import numpy as np
 from softmod.envs.base import MultiTaskVecEnv, StepResult
 
 GOAL_RADIUS = 0.6
-SUCCESS_RADIUS = 0.1
+SUCCESS_RADIUS = 0.15
 STEP_SIZE = 0.1
 
 
@@ -68,8 +69,8 @@ class ToyMultiTaskEnv(MultiTaskVecEnv):
         self.pos = np.clip(self.pos + STEP_SIZE * a, -1.0, 1.0)
         self.t += 1
         dist = np.linalg.norm(self.pos - self.goal, axis=1)
-        reward = (1.0 - dist).astype(np.float32)
         success = (dist < SUCCESS_RADIUS).astype(np.float32)
+        reward = (1.0 - dist + success).astype(np.float32)
         final_obs = self.pos.copy()
         truncated = self.t >= self.horizon
         if truncated.any():

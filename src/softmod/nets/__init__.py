@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from softmod.config import MLPNetConfig, NetworkConfig
+from softmod.config import (
+    HardRoutingNetConfig,
+    MixExpertNetConfig,
+    MLPNetConfig,
+    MultiHeadNetConfig,
+    NetworkConfig,
+    SingleTaskNetConfig,
+    SoftModularNetConfig,
+)
 from softmod.nets.actor_critic import TanhGaussianPolicy, TwinQ
 from softmod.nets.mlp import TaskConditionedMLP
 
@@ -18,6 +26,26 @@ def build_network(
     match cfg:
         case MLPNetConfig(hidden=hidden):
             return TaskConditionedMLP(in_dim, out_dim, num_tasks, hidden, members)
+        case SoftModularNetConfig():
+            from softmod.nets.soft_modules import SoftModularNet
+
+            return SoftModularNet(cfg, in_dim, out_dim, num_tasks, members)
+        case MultiHeadNetConfig():
+            from softmod.nets.multihead import MultiHeadMLP
+
+            return MultiHeadMLP(cfg, in_dim, out_dim, num_tasks, members)
+        case MixExpertNetConfig():
+            from softmod.nets.moe import MixExpertNet
+
+            return MixExpertNet(cfg, in_dim, out_dim, num_tasks, members)
+        case HardRoutingNetConfig():
+            from softmod.nets.hard_routing import HardRoutingNet
+
+            return HardRoutingNet(cfg, in_dim, out_dim, num_tasks, members)
+        case SingleTaskNetConfig():
+            from softmod.nets.single_task import SingleTaskMLP
+
+            return SingleTaskMLP(cfg, in_dim, out_dim, num_tasks, members)
         case _:
             raise TypeError(f"unknown network config {type(cfg).__name__}")
 

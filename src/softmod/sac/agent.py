@@ -55,6 +55,9 @@ class MultiTaskSAC(nn.Module):
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=s.lr_policy)
         self.q_opt = torch.optim.Adam(self.q.parameters(), lr=s.lr_q)  # Adam is per element:
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=s.lr_alpha)  # one for Q1+Q2 is exact
+        # networks with a learning signal of their own (Hard Routing's REINFORCE router) expose
+        # `resample()` (called at the start of each update) and `extra_loss(row_loss, task)`
+        self._routed = [n for n in (self.policy.net, self.q.net) if hasattr(n, "extra_loss")]
         self._q_params = list(self.q.parameters())
         self._q_target_params = list(self.q_target.parameters())
 
@@ -70,6 +73,8 @@ class MultiTaskSAC(nn.Module):
         networks as they were before this step's Q update.
         """
         s, task = self.cfg, batch.task
+        for net in self._routed:
+            net.resample()
         new_action, log_prob = self.policy.sample(batch.obs, task)
 
         # temperatures
@@ -99,10 +104,18 @@ class MultiTaskSAC(nn.Module):
         q_new = self.q(batch.obs, new_action, task).min(0).values
         self.q.requires_grad_(True)
         loss_pi = losses.policy_loss(q_new, log_prob, alpha, weight)
+        total = loss_q + loss_pi
+        if self._routed:  # per-row losses of each network, (members, B), as their reward signal
+            rows = {
+                id(self.policy.net): (weight * (alpha * log_prob - q_new)).detach()[None],
+                id(self.q.net): ((q_pred - target).pow(2) * weight).detach(),
+            }
+            for net in self._routed:
+                total = total + net.extra_loss(rows[id(net)], task)
 
         self.policy_opt.zero_grad(set_to_none=True)
         self.q_opt.zero_grad(set_to_none=True)
-        (loss_q + loss_pi).backward()
+        total.backward()
         pi_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), s.grad_clip)
         q_norms = clip_grad_norm_members(self._q_params, s.grad_clip, members=2)
         self.policy_opt.step()

@@ -1,0 +1,32 @@
+"""Shared fixtures: a small, fast toy configuration."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from softmod.config import EnvConfig, MLPNetConfig, RunConfig, SACConfig
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> None:
+    torch.set_num_threads(2)
+
+
+def toy_config(**overrides) -> RunConfig:
+    """A toy-environment run that MT-SAC learns in about 12k environment steps."""
+    base = dict(
+        env=EnvConfig(benchmark="toy", horizon=30, toy_tasks=4),
+        sac=SACConfig(batch_per_task=32, warmup_per_task=500),
+        policy_net=MLPNetConfig(),
+        q_net=MLPNetConfig(),
+        method="mt-sac",
+        total_steps=16_000,
+        eval_interval=4_000,
+        eval_episodes=5,
+        log_interval=2_000,
+        device="cpu",
+        seed=0,
+    )
+    base.update(overrides)
+    return RunConfig(**base)
