@@ -14,14 +14,14 @@ def _threads() -> None:
 
 
 def toy_config(**overrides) -> RunConfig:
-    """A toy-environment run that MT-SAC learns in about 12k environment steps."""
+    """A toy-environment run that MT-SAC learns in about 8k environment steps."""
     base = dict(
         env=EnvConfig(benchmark="toy", horizon=30, toy_tasks=4),
         sac=SACConfig(batch_per_task=32, warmup_per_task=500),
         policy_net=MLPNetConfig(),
         q_net=MLPNetConfig(),
         method="mt-sac",
-        total_steps=16_000,
+        total_steps=10_000,
         eval_interval=4_000,
         eval_episodes=5,
         log_interval=2_000,

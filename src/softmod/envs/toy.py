@@ -5,8 +5,8 @@ observation (the observation is the 2-D position only), so the tasks conflict: f
 different tasks need opposite actions, and only a task-conditioned policy can solve all of them.
 
 - Dynamics: ``pos ← clip(pos + 0.1 · clip(a, -1, 1), -1, 1)``.
-- Reward: ``1 - ||pos - goal|| + success`` (dense and shaped, with a bonus on success, like
-  Meta-World's rewards).
+- Reward: ``5 · max(0, 1 - ||pos - goal||) + 5 · success``, in [0, 10] like Meta-World's shaped
+  rewards (dense, with a bonus on success).
 - Success: ``||pos - goal|| < 0.15`` at a step (an episode succeeds if it does at any step).
 - ``fixed``: each task starts every episode from the same position (drawn once from the seed);
   ``conditioned``: a new start position at every reset, from the environment's seeded RNG.
@@ -70,7 +70,7 @@ class ToyMultiTaskEnv(MultiTaskVecEnv):
         self.t += 1
         dist = np.linalg.norm(self.pos - self.goal, axis=1)
         success = (dist < SUCCESS_RADIUS).astype(np.float32)
-        reward = (1.0 - dist + success).astype(np.float32)
+        reward = (5.0 * np.maximum(0.0, 1.0 - dist) + 5.0 * success).astype(np.float32)
         final_obs = self.pos.copy()
         truncated = self.t >= self.horizon
         if truncated.any():
