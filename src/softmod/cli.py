@@ -42,7 +42,8 @@ class TrainArgs:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto: CUDA when present, else the CPU."""
     run_dir: Path | None = None
-    """Run directory (must not hold a run already). Default: runs/<benchmark>-<goals>-<method>-s<seed>-<time>."""
+    """Run directory (must not hold a run already).
+    Default: runs/<benchmark>-<goals>-<method>-s<seed>-<time>."""
     horizon: int = 150
     """Episode length in steps (paper: 150; Meta-World's standard: 500, the maximum)."""
     reward_version: Literal["v1", "v2"] = "v2"

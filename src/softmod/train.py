@@ -65,6 +65,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _crossed(step: int, stride: int, interval: int) -> bool:
+    """Whether the last ``stride`` steps ending at ``step`` crossed a multiple of ``interval``."""
+    return step // interval > (step - stride) // interval
+
+
 def _progress(console: Console, enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -156,9 +161,8 @@ def train(
                 updates_since_log += 1
 
             step = it * n_envs
-            crossed = lambda interval: step // interval > (step - n_envs) // interval  # noqa: E731
             last = it == total_vec_steps
-            if crossed(cfg.log_interval) or last:
+            if _crossed(step, n_envs, cfg.log_interval) or last:
                 now = time.perf_counter()
                 row: dict[str, float] = {
                     "time_s": now - start,
@@ -181,9 +185,11 @@ def train(
                 done_success.clear()
                 sums, updates_since_log = {}, 0
                 last_log_step, last_log_time = step, now
-            if crossed(cfg.eval_interval) or last:
+            if _crossed(step, n_envs, cfg.eval_interval) or last:
                 last_eval = evaluate(agent.policy, eval_env, cfg.eval_episodes, device)
-                logger.log_eval(step, {"time_s": time.perf_counter() - start, **last_eval.metrics()})
+                logger.log_eval(
+                    step, {"time_s": time.perf_counter() - start, **last_eval.metrics()}
+                )
                 bar.update(bar_task, success=f"{last_eval.mean_success:.0%}")
             bar.update(bar_task, completed=step)
 

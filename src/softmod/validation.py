@@ -44,7 +44,11 @@ def validate_config(cfg: RunConfig) -> list[str]:
             raise ConfigError(f"{name} must be a positive integer, got {value}")
     if s.warmup_per_task < 1:
         raise ConfigError(f"--warmup-per-task must be >= 1, got {s.warmup_per_task}")
-    for name, value in [("--lr-policy", s.lr_policy), ("--lr-q", s.lr_q), ("--lr-alpha", s.lr_alpha)]:
+    for name, value in [
+        ("--lr-policy", s.lr_policy),
+        ("--lr-q", s.lr_q),
+        ("--lr-alpha", s.lr_alpha),
+    ]:
         if not value > 0:
             raise ConfigError(f"{name} must be positive, got {value}")
     if not 0 < s.gamma <= 1:
@@ -65,7 +69,7 @@ def validate_config(cfg: RunConfig) -> list[str]:
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """The run directory must be new (or empty) and writable; an existing run is never overwritten."""
+    """The run directory must be new (or empty) and writable; a run is never overwritten."""
     if (run_dir / "config.json").exists():
         raise ConfigError(
             f"run directory {str(run_dir)!r} already holds a run; choose another --run-dir"

@@ -5,9 +5,10 @@ Built directly on the `metaworld` package's environment classes and its ``Task``
 - **fixed**: for each task one object/goal configuration (``rand_vec``) is drawn from the run seed
   and frozen with ``env.set_task`` (``_freeze_rand_vec = True``), so every reset of that task starts
   from the identical configuration. Training and evaluation use the same configuration.
-- **conditioned**: ``_freeze_rand_vec = False`` and ``seeded_rand_vec = True`` after ``env.seed(s)``,
-  so every reset draws a fresh configuration from the task's full random range, from the env's own
-  seeded RNG (reproducible). Evaluation uses a separate RNG stream, so it sees fresh goals.
+- **conditioned**: ``_freeze_rand_vec = False`` and ``seeded_rand_vec = True`` after
+  ``env.seed(s)``, so every reset draws a fresh configuration from the task's full random range,
+  from the env's own seeded RNG (reproducible). Evaluation uses a separate RNG stream, so it sees
+  fresh goals.
 
 Departure from ``metaworld.MT10()``: that class draws 50 configurations per task with 50 resets each
 (≈ 20 s for MT50) and we need at most one per task; we draw the configuration from the same range
@@ -40,7 +41,7 @@ def all_task_names() -> list[str]:
 
 
 def benchmark_task_names(cfg: EnvConfig) -> list[str]:
-    """The task names of a Meta-World benchmark config, validated (unknown names raise ValueError)."""
+    """The task names of a Meta-World benchmark config; an unknown name raises ValueError."""
     d = _env_dict()
     if cfg.benchmark == "mt10":
         return list(d.MT10_V3.keys())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -33,7 +34,7 @@ class TaskConditionedMLP(nn.Module):
         self.first = StackedLinear(members, in_dim, hidden[0])
         self.task_rows = StackedEmbedding(members, num_tasks, hidden[0], 1 / math.sqrt(hidden[0]))
         self.hidden = nn.ModuleList(
-            StackedLinear(members, a, b) for a, b in zip(hidden[:-1], hidden[1:], strict=True)
+            StackedLinear(members, a, b) for a, b in itertools.pairwise(hidden)
         )
         self.out = StackedLinear(members, hidden[-1], out_dim, output=True)
 

@@ -17,7 +17,9 @@ from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_paramet
 from softmod.sac import losses
 
 
-def clip_grad_norm_members(params: list[nn.Parameter], max_norm: float, members: int) -> torch.Tensor:
+def clip_grad_norm_members(
+    params: list[nn.Parameter], max_norm: float, members: int
+) -> torch.Tensor:
     """Clip the gradient of each stacked member to global norm ``max_norm`` separately.
 
     Every parameter has the member axis first, so Q1's and Q2's norms are computed and applied

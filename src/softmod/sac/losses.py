@@ -46,7 +46,7 @@ def critic_loss(q: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> 
 def policy_loss(
     q_new_min: torch.Tensor, log_prob: torch.Tensor, alpha: torch.Tensor, weight: torch.Tensor
 ) -> torch.Tensor:
-    """``mean_b w_b (α_b log π(a_b|s_b) - min_i Q_i(s_b, a_b))`` with ``a_b ~ π`` reparameterised."""
+    """``mean_b w_b (α_b log π(a_b|s_b) - min_i Q_i(s_b, a_b))``, ``a_b ~ π`` reparameterised."""
     return (weight * (alpha * log_prob - q_new_min)).mean()
 
 
