@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from softmod.nets.soft_modules import RoutingProbs
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # DESIGN §2/§4: log-std clamped to [-20, 2]
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -45,6 +50,16 @@ class TanhGaussianPolicy(nn.Module):
         if deterministic:
             return torch.tanh(self(obs, task)[0])
         return self.sample(obs, task)[0]
+
+    @torch.no_grad()
+    def routing(self, obs: torch.Tensor, task: torch.Tensor) -> RoutingProbs:
+        """The policy network's routing probabilities for a batch (soft-modular networks only)."""
+        if "return_routing" not in inspect.signature(self.net.forward).parameters:
+            raise TypeError(
+                f"{type(self.net).__name__} has no routing network: routing probabilities exist "
+                "only for soft-modular networks (methods soft-*)"
+            )
+        return self.net(obs, task, return_routing=True)[1]
 
 
 class TwinQ(nn.Module):
