@@ -1,0 +1,103 @@
+"""Draw the learning results recorded by ``run.py`` as PNG curves, and a markdown summary.
+
+Usage: ``python benchmarks/learning/plot.py`` (reads and writes ``benchmarks/results/learning/``).
+One figure per group of records: single-task runs (one line per task) and each multi-task
+benchmark/setting (one line per method, with per-task final success bars beside it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "learning"
+
+
+def load(results: Path = RESULTS) -> list[dict]:
+    """Every record written by ``run.py``."""
+    return [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+
+
+def group_key(rec: dict) -> str:
+    """Single-task runs share one figure; multi-task runs one per benchmark and setting."""
+    if rec["benchmark"] == "mt1":
+        return f"single-task-{rec['goals']}"
+    return f"{rec['benchmark']}-{rec['goals']}"
+
+
+def plot_group(key: str, recs: list[dict], out: Path) -> Path:
+    """Success against environment steps (periodic evaluations) plus final per-task success."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    names = []
+    for rec in recs:
+        label = rec["task"] if rec["benchmark"] == "mt1" else rec["method"]
+        steps = [row["step"] for row in rec["curve"]]
+        success = [100 * row["eval/mean_success"] for row in rec["curve"]]
+        final = 100 * rec["final_eval"]["mean_success"]
+        ax.plot(steps, success, marker="o", ms=3, label=f"{label} (final {final:.0f}%)")
+        names.append(label)
+    ax.set_xlabel("environment steps (all tasks)")
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(-3, 103)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
+    ax.set_title("periodic evaluation (deterministic, few episodes/task)")
+    tasks = list(recs[0]["final_eval"]["tasks"])
+    width = 0.8 / len(recs)
+    for i, rec in enumerate(recs):
+        vals = [100 * rec["final_eval"]["tasks"].get(t, {}).get("success", 0) for t in tasks]
+        xs = [j + (i - (len(recs) - 1) / 2) * width for j in range(len(tasks))]
+        bx.bar(xs, vals, width, label=names[i])
+    bx.set_xticks(range(len(tasks)))
+    bx.set_xticklabels([t.removesuffix("-v3") for t in tasks], rotation=40, ha="right", fontsize=8)
+    bx.set_ylabel("final success (%)")
+    bx.set_ylim(0, 105)
+    bx.set_title(f"final evaluation ({recs[0]['final_eval']['episodes_per_task']} episodes/task)")
+    if len(recs) > 1:
+        bx.legend(fontsize=8)
+    budget = max(r["env_steps"] for r in recs)
+    fig.suptitle(f"softmod learning check: {key}, budget {budget:,} env steps, seed "
+                 f"{recs[0]['seed']}, {recs[0]['machine']['cpu']}")  # fmt: skip
+    fig.tight_layout()
+    path = out / f"{key}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def summary(records: list[dict]) -> str:
+    """A markdown table of every record's final result."""
+    lines = [
+        "| benchmark | task / method | env steps | final success (100 ep/task) | train wall | device |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        what = r["task"] if r["benchmark"] == "mt1" else r["method"]
+        lines.append(
+            f"| {r['benchmark']}-{r['goals']} | {what} | {r['env_steps']:,} | "
+            f"{100 * r['final_eval']['mean_success']:.1f}% | {r['train_wall_s'] / 60:.0f} min | "
+            f"{r['device']} ({r['machine']['cpu']}, {r['threads']} thread) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Plot every group and write ``summary.md``."""
+    records = load()
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for rec in records:
+        groups[group_key(rec)].append(rec)
+    for key, recs in groups.items():
+        print(plot_group(key, recs, RESULTS))
+    (RESULTS / "summary.md").write_text(summary(records))
+    print(RESULTS / "summary.md")
+
+
+if __name__ == "__main__":
+    main()
