@@ -10,16 +10,20 @@ Output layout under ``--out``::
     figures/curves_*.png  Figure 5 (and Figure 6 capacity / ablation curves when those runs exist)
     figures/tsne_*.png    Figure 4, per soft-modular group (its lowest seed)
     figures/routing_*.png Figure 3, per soft-modular group, 10 tasks per image
+    data/tsne_*.csv       the t-SNE points (x, y, task) behind each Figure 4
+    data/routing_*.json   the per-task mean routing probabilities behind each Figure 3
 """
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,7 +39,13 @@ from softmod.report.collect import (
     setting_label,
 )
 from softmod.report.html import Section, write_index
-from softmod.report.routing import embed_tsne, knn_task_accuracy, routing_of_run, subsample
+from softmod.report.routing import (
+    RoutingData,
+    embed_tsne,
+    knn_task_accuracy,
+    routing_of_run,
+    subsample,
+)
 from softmod.report.stats import GroupStats, aggregate_curves, group_stats
 
 TASKS_PER_ROUTING_FIGURE = 10
@@ -55,6 +65,7 @@ class RoutingSummary:
     chance: float  # 1 / tasks
     tsne: Path
     diagrams: list[Path]
+    data: list[Path]  # the t-SNE points (CSV) and the per-task mean routing (JSON), to re-plot
 
 
 @dataclass
@@ -133,10 +144,31 @@ def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]
     return made
 
 
+def _write_routing_data(
+    data_dir: Path, slug: str, data: RoutingData, emb: np.ndarray, labels: np.ndarray
+) -> list[Path]:
+    """``data/tsne_<slug>.csv`` (x, y, task) and ``data/routing_<slug>.json`` (mean P per task)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    points = data_dir / f"tsne_{slug}.csv"
+    with points.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["x", "y", "task_index", "task"])
+        for (x, y), t in zip(emb, labels, strict=True):
+            w.writerow([f"{x:.6g}", f"{y:.6g}", int(t), data.task_names[t]])
+    mean = data_dir / f"routing_{slug}.json"
+    payload = {
+        name: {"layers": data.layers_mean[t].tolist(), "final": data.final_mean[t].tolist()}
+        for t, name in enumerate(data.task_names)
+    }
+    mean.write_text(json.dumps(payload, indent=1) + "\n")
+    return [points, mean]
+
+
 def _routing_group(
-    key: GroupKey, run: Run, episodes: int, max_points: int, device: torch.device, fig_dir: Path
+    key: GroupKey, run: Run, episodes: int, max_points: int, device: torch.device, out_dir: Path
 ) -> RoutingSummary:
-    """Routing rollouts, t-SNE, kNN accuracy and the routing figures of one run."""
+    """Routing rollouts, t-SNE, kNN accuracy, the routing figures and data of one run."""
+    fig_dir = out_dir / "figures"
     data = routing_of_run(run.path, episodes, device)
     keep = subsample(data.task, max_points, seed=run.seed)
     emb = embed_tsne(data.flat[keep], seed=run.seed)
@@ -175,7 +207,16 @@ def _routing_group(
             )
         )
     return RoutingSummary(
-        key, run.path, run.seed, len(keep), acc_emb, acc_raw, 1 / t_count, tsne, diagrams
+        key,
+        run.path,
+        run.seed,
+        len(keep),
+        acc_emb,
+        acc_raw,
+        1 / t_count,
+        tsne,
+        diagrams,
+        _write_routing_data(out_dir / "data", slug, data, emb, labels),
     )
 
 
@@ -215,6 +256,7 @@ def _report_json(report: Report, notes: list[str]) -> dict:
                 "chance": r.chance,
                 "tsne": r.tsne.name,
                 "diagrams": [p.name for p in r.diagrams],
+                "data": [str(p.relative_to(report.out)) for p in r.data],
             }
             for r in report.routing
         ],
@@ -270,12 +312,12 @@ def build_report(
         for key, run in soft:
             bar.update(job, description=f"routing {key[2]} {setting_label(*key[:2])} s{run.seed}")
             report.routing.append(
-                _routing_group(key, run, routing_episodes, tsne_max_points, device, fig_dir)
+                _routing_group(key, run, routing_episodes, tsne_max_points, device, out)
             )
             bar.advance(job)
     report.files += [p for p, _, _ in curves]
     for r in report.routing:
-        report.files += [r.tsne, *r.diagrams]
+        report.files += [r.tsne, *r.diagrams, *r.data]
 
     # the page
     n_settings = len({(b, g) for b, g, _ in groups})
@@ -324,6 +366,7 @@ def build_report(
     sections.append(Section("Per-task success", "per-task", tables=per_task, collapsed=True))
     links = ["table1.md", "table1.csv", "per_task.md", "per_task.csv", "report.json"]
     links += ["table2.md"] if t2 else []
+    links += [str(p.relative_to(out)) for r in report.routing for p in r.data]
     runs_text = [
         f"{html.escape(str(r.path))}: {html.escape(r.row)}, {setting_label(r.benchmark, r.goals)}, "
         f"seed {r.seed}, {html.escape(r.source)} ({r.episodes} episodes per task)"
