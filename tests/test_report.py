@@ -277,6 +277,17 @@ def test_table2_reports_success_and_parameters_relative_to_soft_deep(tmp_path: P
     assert (tmp_path / "out" / "figures" / "curves_fig6a_mt50-fixed.png").is_file()
 
 
+def test_a_soft_modular_run_without_weights_keeps_its_row_and_gets_a_warning(
+    tmp_path: Path,
+) -> None:
+    _fake_run(tmp_path / "runs", "soft-deep", 0, [1.0, 0.0], 1000)
+    rep = build_report([tmp_path / "runs"], tmp_path / "out", progress=False)
+    assert list(rep.stats) == [("mt50", "fixed", "soft-deep")] and not rep.routing
+    notes = json.loads((tmp_path / "out" / "report.json").read_text())["notes"]
+    assert len(notes) == 1 and "no routing figures" in notes[0] and "final.pt" in notes[0]
+    assert "no routing figures" in (tmp_path / "out" / "index.html").read_text()
+
+
 # ----------------------------------------------------------------------------- cli, stats
 def test_report_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:

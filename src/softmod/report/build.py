@@ -28,6 +28,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from softmod.checkpoint import CheckpointError
 from softmod.presets import ABLATIONS, CAPACITY_METHODS
 from softmod.report import figures, tables
 from softmod.report.collect import (
@@ -311,9 +312,13 @@ def build_report(
         job = bar.add_task("routing (rollouts, t-SNE, diagrams)", total=len(soft))
         for key, run in soft:
             bar.update(job, description=f"routing {key[2]} {setting_label(*key[:2])} s{run.seed}")
-            report.routing.append(
-                _routing_group(key, run, routing_episodes, tsne_max_points, device, out)
-            )
+            try:
+                report.routing.append(
+                    _routing_group(key, run, routing_episodes, tsne_max_points, device, out)
+                )
+            except CheckpointError as err:  # e.g. weights deleted: the tables still stand
+                notes.append(f"no routing figures for {run.path}: {err}")
+                console.print(f"[yellow]warning[/]: {notes[-1]}")
             bar.advance(job)
     report.files += [p for p, _, _ in curves]
     for r in report.routing:
@@ -367,19 +372,25 @@ def build_report(
     links = ["table1.md", "table1.csv", "per_task.md", "per_task.csv", "report.json"]
     links += ["table2.md"] if t2 else []
     links += [str(p.relative_to(out)) for r in report.routing for p in r.data]
-    runs_text = [
-        f"{html.escape(str(r.path))}: {html.escape(r.row)}, {setting_label(r.benchmark, r.goals)}, "
-        f"seed {r.seed}, {html.escape(r.source)} ({r.episodes} episodes per task)"
-        for rs in groups.values()
-        for r in rs
-    ]
-    sections.append(
-        Section(
-            "Files and runs",
-            "files",
-            text=[" · ".join(f'<a href="{x}">{x}</a>' for x in links), *runs_text],
-        )
+    runs_table = tables.Table(
+        title="Runs",
+        header=["run", "method", "setting", "seed", "final numbers from", "episodes / task"],
+        rows=[
+            [
+                str(r.path),
+                r.row,
+                setting_label(r.benchmark, r.goals),
+                str(r.seed),
+                r.source,
+                str(r.episodes),
+            ]
+            for rs in groups.values()
+            for r in rs
+        ],
+        anchor="runs",
     )
+    files = " · ".join(f'<a href="{x}">{x}</a>' for x in links)
+    sections.append(Section("Files and runs", "files", text=[files], tables=[runs_table]))
     (out / "report.json").write_text(json.dumps(_report_json(report, notes), indent=2) + "\n")
     report.files.append(out / "report.json")
     report.files.append(write_index(out, "softmod report", intro, sections))

@@ -46,7 +46,7 @@ def table_html(t: Table, collapsed: bool = False) -> str:
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in t.rows
     )
     caption = f'<p class="caption">{html.escape(t.caption)}</p>' if t.caption else ""
-    inner = f'{caption}<table id="{html.escape(t.anchor)}"><tr>{head}</tr>{body}</table>'
+    inner = f'{caption}<table id="t-{html.escape(t.anchor)}"><tr>{head}</tr>{body}</table>'
     if collapsed:
         return f"<details><summary>{html.escape(t.title)}</summary>{inner}</details>"
     return f"<h3>{html.escape(t.title)}</h3>{inner}"
