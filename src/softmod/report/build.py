@@ -137,8 +137,9 @@ def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]
                 evals |= {r.config.get("eval_episodes") for r in runs}
             if not series:
                 continue
-            per = "/".join(str(e) for e in sorted(x for x in evals if x is not None))
-            subtitle = f"mean over seeds, band ±1 std; periodic evaluation, {per} episodes per task"
+            counts = sorted(x for x in evals if x is not None)
+            per = "/".join(str(e) for e in counts) + (" episode" if counts == [1] else " episodes")
+            subtitle = f"mean over seeds, band ±1 std; periodic evaluation, {per} per task"
             path = fig_dir / f"curves_{tag}_{_slug(b, g)}.png"
             figures.plot_curves(series, f"{title}, {setting_label(b, g)}", subtitle, path)
             made.append((path, f"{title}, {setting_label(b, g)}", tag))
@@ -185,7 +186,8 @@ def _routing_group(
         labels,
         data.task_names,
         f"Figure 4: t-SNE of routing probabilities — {name}",
-        f"{len(keep):,} states of {episodes} deterministic episode(s) per task; "
+        f"{len(keep):,} states of {episodes} deterministic episode{'s' if episodes > 1 else ''} "
+        "per task; "
         f"{KNN_K}-NN task accuracy {acc_emb:.0%} (chance {1 / t_count:.0%})",
         fig_dir / f"tsne_{slug}.png",
     )
@@ -203,7 +205,8 @@ def _routing_group(
                 f"Figure 3: routing per task — {name}{part}",
                 f"{data.num_layers} module layers x {data.num_modules} modules; edge k -> j = "
                 f"routing probability P[j,k] into the next layer, last edges = final weights; "
-                f"mean over {episodes} episode(s) x {data.horizon} steps per task",
+                f"mean over {episodes} episode{'s' if episodes > 1 else ''} x {data.horizon} "
+                "steps per task",
                 fig_dir / f"routing_{slug}{f'_{c + 1}' if chunks > 1 else ''}.png",
             )
         )

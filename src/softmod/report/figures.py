@@ -20,7 +20,6 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
-from softmod.report.collect import row_sort_key
 from softmod.report.routing import RoutingData
 
 DPI = 120
@@ -37,10 +36,35 @@ class CurveSeries:
     n: int
 
 
-def row_color(row: str) -> tuple:
-    """A colour per method row, the same in every figure."""
-    index = row_sort_key(row)[0]
-    return colormaps["tab20"](index % 20) if index < 20 else colormaps["tab10"](hash(row) % 10)
+_ROW_COLORS = {
+    "mt-sac": "tab:blue",
+    "mt-mh-sac": "tab:orange",
+    "mix-expert": "tab:purple",
+    "hard-routing": "tab:brown",
+    "single-task-sac": "tab:gray",
+    "soft-shallow": "tab:green",
+    "soft-deep": "tab:red",
+    "mt-mh-sac-4": "tab:olive",
+    "mt-mh-sac-5": "tab:cyan",
+    "mt-mh-sac-6": "tab:pink",
+    "mt-mh-sac-4-wide": "darkgoldenrod",
+    "mt-mh-sac-5-wide": "navy",
+}
+
+
+def row_style(row: str) -> tuple[str, str]:
+    """Colour and line style of a method row, the same in every figure: an ablation keeps its
+    base method's colour, dashed when the balance weights differ, dotted without observation
+    routing, dash-dotted for both."""
+    base, no_obs, balance = row, False, False
+    for suffix in ("-no-balance", "-balance"):
+        if base.endswith(suffix) and base[: -len(suffix)]:
+            base, balance = base[: -len(suffix)], True
+    if base.endswith("-no-obs"):
+        base, no_obs = base[: -len("-no-obs")], True
+    color = _ROW_COLORS.get(base, colormaps["tab10"](sum(map(ord, base)) % 10))
+    style = {(False, False): "-", (False, True): "--", (True, False): ":", (True, True): "-."}
+    return color, style[(no_obs, balance)]
 
 
 def task_colors(n: int) -> list[tuple]:
@@ -71,18 +95,19 @@ def plot_curves(series: list[CurveSeries], title: str, subtitle: str, path: Path
     fig = _figure(8, 5)
     ax = fig.subplots()
     for s in series:
-        color = row_color(s.label)
+        color, style = row_style(s.label)
         ax.plot(
             s.steps,
             100 * s.mean,
             color=color,
+            ls=style,
             lw=2,
             label=f"{s.label} ({s.n} seed{'s' if s.n != 1 else ''})",
         )
         if s.n > 1:
             lo = np.clip(s.mean - s.std, 0, 1)
             hi = np.clip(s.mean + s.std, 0, 1)
-            ax.fill_between(s.steps, 100 * lo, 100 * hi, color=color, alpha=0.2, lw=0)
+            ax.fill_between(s.steps, 100 * lo, 100 * hi, color=color, alpha=0.15, lw=0)
     ax.set_xlabel("environment steps (samples, all tasks)")
     ax.set_ylabel("success rate (%)")
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
@@ -115,7 +140,8 @@ def plot_tsne(
             continue
         label = f"{t + 1}: {name}" if numbered else name
         ax.scatter(pts[:, 0], pts[:, 1], s=10, color=colors[t], alpha=0.75, lw=0, label=label)
-        cx, cy = np.median(pts, axis=0)
+        # the label sits on the task's own point nearest its median (clusters may be split)
+        cx, cy = pts[np.argmin(((pts - np.median(pts, axis=0)) ** 2).sum(axis=1))]
         ax.annotate(
             str(t + 1) if numbered else name,
             (cx, cy),
