@@ -1,11 +1,11 @@
-"""The ``softmod`` command line (tyro): ``softmod train``, ``softmod eval``, ``softmod params``.
+"""The ``softmod`` command line (tyro): ``softmod train | eval | report | presets | params``.
 
 Every option is a dataclass field whose docstring is its ``--help`` text.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +24,10 @@ MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
 class TrainArgs:
     """Train one multi-task SAC agent on a benchmark and write a run directory."""
 
+    preset: str | None = None
+    """A row of the paper (`softmod presets` lists them), e.g. soft-shallow-mt10-conditioned: sets
+    --method, --benchmark, --goals, --balance and --total-steps (the paper's budget). Options given
+    explicitly on the command line override the preset's values."""
     benchmark: Literal["toy", "mt1", "mt10", "mt50"] = "mt10"
     """Benchmark: toy (pure-NumPy point masses, for tests), mt1 (one Meta-World task, see --task),
     mt10 or mt50."""
@@ -112,7 +116,9 @@ class TrainArgs:
 
 @dataclass
 class EvalArgs:
-    """Evaluate a trained run: deterministic actions, success at any step, per task."""
+    """Final evaluation of a trained run, the paper's protocol by default: deterministic actions,
+    100 episodes per task, an episode succeeds if the success flag is 1 at any step. Prints the
+    per-task table and writes it as JSON."""
 
     run_dir: tyro.conf.Positional[Path]
     """Run directory written by softmod train."""
@@ -123,9 +129,41 @@ class EvalArgs:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto: CUDA when present, else the CPU."""
     out: Path | None = None
-    """Where to write the JSON results. Default: RUN_DIR/eval_<episodes>ep.json."""
+    """Where to write the JSON results. Default: RUN_DIR/eval_<episodes>ep.json (read by
+    softmod report)."""
     seed: int | None = None
     """Evaluation seed (conditioned goals). Default: the run's seed."""
+
+
+@dataclass
+class ReportArgs:
+    """The paper's tables and figures from runs: Table 1 (mean ± std over seeds, IQM with a 95%
+    bootstrap interval, per task), Table 2 (capacity), training curves (Figures 5-6), routing
+    t-SNE and diagrams of soft-modular runs (Figures 4, 3), and index.html showing all of it."""
+
+    paths: tyro.conf.Positional[list[Path]]
+    """Run directories, or directories holding runs anywhere below them (e.g. a sweep)."""
+    out: Path = Path("report")
+    """Output directory (created; files in it are overwritten)."""
+    routing: bool = True
+    """Draw the routing figures (t-SNE, diagrams) of soft-modular runs: rolls out each group's
+    lowest-seed run."""
+    routing_episodes: int = 2
+    """Deterministic episodes per task whose states feed the routing figures."""
+    tsne_max_points: int = 4000
+    """At most this many states (equally many per task) in a t-SNE."""
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    """Device of the routing rollouts."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass
+class PresetsArgs:
+    """List the presets of softmod train --preset: every row of the paper's tables and figures."""
+
+    match: str | None = None
+    """Only the presets whose name contains this text, e.g. mt10-conditioned."""
 
 
 @dataclass
@@ -148,21 +186,18 @@ def run_eval(args: EvalArgs) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from softmod.checkpoint import load_agent
-    from softmod.envs import make_env
-    from softmod.evaluate import evaluate
+    from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
     from softmod.train import resolve_device
     from softmod.validation import ConfigError
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
     device = resolve_device(args.device)
-    cfg, agent = load_agent(args.run_dir, device, args.checkpoint)
-    seed = cfg.seed if args.seed is None else args.seed
-    env = make_env(cfg.env, seed, stream=2)  # a stream of its own: fresh conditioned goals
-    result = evaluate(agent.policy, env, args.episodes, device)
-    env.close()
-    table = Table(title=f"{cfg.method} on {cfg.env.benchmark}-{cfg.env.goals}: {args.run_dir}")
+    protocol, result = evaluate_run(args.run_dir, args.episodes, device, args.checkpoint, args.seed)
+    table = Table(
+        title=f"{protocol['method']} on {protocol['benchmark']}-{protocol['goals']}: "
+        f"{args.run_dir} ({args.episodes} deterministic episodes per task)"
+    )
     table.add_column("task")
     table.add_column("success", justify="right")
     table.add_column("return", justify="right")
@@ -171,15 +206,102 @@ def run_eval(args: EvalArgs) -> None:
     table.add_section()
     table.add_row("mean", f"{result.mean_success:.1%}", f"{result.returns.mean():.1f}")
     Console().print(table)
-    out = args.out or args.run_dir / f"eval_{args.episodes}ep.json"
-    payload = {"run_dir": str(args.run_dir), "checkpoint": args.checkpoint, "seed": seed}
-    out.write_text(json.dumps({**payload, **result.to_json()}, indent=2) + "\n")
+    out = args.out or eval_json_path(args.run_dir, args.episodes)
+    write_eval_json(out, protocol, result)
     Console(stderr=True).print(f"wrote {out}")
+
+
+def run_report(args: ReportArgs) -> None:
+    """``softmod report``: tables, figures and index.html from run directories."""
+    from rich.console import Console
+
+    from softmod.report.build import build_report
+    from softmod.train import resolve_device
+    from softmod.validation import ConfigError
+
+    if args.routing_episodes < 1:
+        raise ConfigError(f"--routing-episodes must be >= 1, got {args.routing_episodes}")
+    if args.tsne_max_points < 10:
+        raise ConfigError(f"--tsne-max-points must be >= 10, got {args.tsne_max_points}")
+    console = Console(stderr=True)
+    report = build_report(
+        args.paths,
+        args.out,
+        routing_episodes=args.routing_episodes,
+        tsne_max_points=args.tsne_max_points,
+        routing=args.routing,
+        device=resolve_device(args.device),
+        progress=args.progress,
+        console=console,
+    )
+    console.print(
+        f"report of {len(report.runs)} runs in {len(report.groups)} groups "
+        f"({len(report.skipped)} skipped) -> {report.out / 'index.html'}"
+    )
+
+
+def run_presets(args: PresetsArgs) -> None:
+    """``softmod presets``: the paper's named configurations as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from softmod.presets import PRESETS
+
+    table = Table(
+        title="softmod train --preset NAME (explicit options override the preset)",
+        caption="paper: T = Table, F = Figure, § = section of the paper",
+    )
+    table.add_column("preset", no_wrap=True)
+    table.add_column("method", no_wrap=True)
+    table.add_column("balance", no_wrap=True, min_width=7)
+    table.add_column("steps", justify="right", no_wrap=True, min_width=5)
+    table.add_column("paper", no_wrap=True)
+    for p in PRESETS.values():
+        if args.match and args.match not in p.name:
+            continue
+        steps = f"{p.total_steps / 1e6:g}M"
+        paper = p.source.replace("Table ", "T").replace("Figure ", "F").replace("Section ", "§")
+        paper = paper.replace("ablation: w/o obs, with balance", "w/o obs")
+        table.add_row(p.name, p.method, "on" if p.balance else "off", steps, paper)
+    Console().print(table)
+
+
+# ----------------------------------------------------------------------------- train --preset
+def _preset_name(argv: list[str]) -> str | None:
+    """NAME of ``--preset NAME`` or ``--preset=NAME`` in a command line, if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--preset" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--preset="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def parse_train_preset(argv: list[str]) -> TrainArgs | None:
+    """``softmod train --preset NAME ...``: parse with the preset's values as the defaults, so an
+    option given explicitly still wins. None when ``argv`` is not a train command with a preset;
+    an unknown preset is a one-line error (exit 2) naming the closest presets."""
+    if not argv or argv[0] != "train":
+        return None
+    name = _preset_name(argv[1:])
+    if name is None or name == "None":
+        return None
+    from softmod.presets import get_preset
+
+    try:
+        preset = get_preset(name)
+    except ValueError as err:
+        print(f"softmod: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    default = dataclasses.replace(TrainArgs(), preset=name, **preset.train_options())
+    return tyro.cli(TrainArgs, args=argv[1:], default=default, prog="softmod train")
 
 
 Command = (
     Annotated[TrainArgs, tyro.conf.subcommand("train")]
     | Annotated[EvalArgs, tyro.conf.subcommand("eval")]
+    | Annotated[ReportArgs, tyro.conf.subcommand("report")]
+    | Annotated[PresetsArgs, tyro.conf.subcommand("presets")]
     | Annotated[ParamsArgs, tyro.conf.subcommand("params")]
 )
 
@@ -187,19 +309,25 @@ Command = (
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``softmod`` and ``python -m softmod``."""
     from softmod.checkpoint import CheckpointError
+    from softmod.report.collect import ReportError
     from softmod.validation import ConfigError
 
-    args = tyro.cli(Command, args=argv, prog="softmod")  # type: ignore[arg-type]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_train_preset(argv) or tyro.cli(Command, args=argv, prog="softmod")  # type: ignore[arg-type]
     try:
         if isinstance(args, TrainArgs):
             run_train(args)
         elif isinstance(args, EvalArgs):
             run_eval(args)
+        elif isinstance(args, ReportArgs):
+            run_report(args)
+        elif isinstance(args, PresetsArgs):
+            run_presets(args)
         else:
             from softmod.params import print_parameter_table
 
             print_parameter_table(args.benchmark)
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, ReportError) as err:
         print(f"softmod: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:

@@ -1,14 +1,25 @@
-"""Success-rate evaluation as in the paper (§5.2): deterministic actions, success at any step."""
+"""Success-rate evaluation as in the paper (§5.2): deterministic actions, success at any step.
+
+:func:`evaluate` runs a policy on a vector environment (training uses it for the periodic
+evaluations); :func:`evaluate_run` is the paper's final protocol on a saved run (``softmod eval``):
+100 deterministic episodes per task, an episode succeeding if the success flag is 1 at any step,
+written as per-task JSON by :func:`write_eval_json`.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from softmod.envs import MultiTaskVecEnv
 from softmod.nets import TanhGaussianPolicy
+
+PAPER_EPISODES = 100  # episodes per task per seed for the final numbers (paper §5.2)
+FINAL_EVAL_STREAM = 2  # environment RNG stream of `softmod eval` (0: training, 1: periodic evals)
 
 
 @dataclass(frozen=True)
@@ -37,12 +48,16 @@ class EvalResult:
         return out
 
     def to_json(self) -> dict:
-        """JSON-ready per-task results."""
+        """JSON-ready per-task results (success rate, successful episodes, mean return)."""
         return {
             "episodes_per_task": self.episodes,
             "mean_success": self.mean_success,
             "tasks": {
-                name: {"success": float(self.success[i]), "return": float(self.returns[i])}
+                name: {
+                    "success": float(self.success[i]),
+                    "successes": round(float(self.success[i]) * self.episodes),
+                    "return": float(self.returns[i]),
+                }
                 for i, name in enumerate(self.task_names)
             },
         }
@@ -84,3 +99,53 @@ def evaluate(
     success = np.bincount(env.task_ids, weights=wins, minlength=t_count) / per_task
     returns = np.bincount(env.task_ids, weights=rets, minlength=t_count) / per_task
     return EvalResult(list(env.task_names), success, returns, episodes)
+
+
+def eval_json_path(run_dir: Path, episodes: int) -> Path:
+    """Where ``softmod eval`` writes its results by default: ``RUN_DIR/eval_<episodes>ep.json``."""
+    return Path(run_dir) / f"eval_{episodes}ep.json"
+
+
+def evaluate_run(
+    run_dir: Path,
+    episodes: int = PAPER_EPISODES,
+    device: torch.device | None = None,
+    checkpoint: str = "final.pt",
+    seed: int | None = None,
+) -> tuple[dict, EvalResult]:
+    """The paper's final evaluation of a saved run: deterministic actions, ``episodes`` per task,
+    success at any step, on environments of their own RNG stream (fresh conditioned goals; the
+    fixed goals are the run's own, since they depend on the seed only).
+
+    Returns the protocol description (for the JSON) and the result; ``seed`` defaults to the run's.
+    """
+    from softmod.checkpoint import load_agent
+    from softmod.envs import make_env
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    device = device or torch.device("cpu")
+    cfg, agent = load_agent(run_dir, device, checkpoint)
+    seed = cfg.seed if seed is None else seed
+    env = make_env(cfg.env, seed, stream=FINAL_EVAL_STREAM)
+    try:
+        result = evaluate(agent.policy, env, episodes, device)
+    finally:
+        env.close()
+    protocol = {
+        "run_dir": str(run_dir),
+        "checkpoint": checkpoint,
+        "method": cfg.method,
+        "benchmark": cfg.env.benchmark,
+        "goals": cfg.env.goals,
+        "horizon": cfg.env.horizon,
+        "seed": seed,
+        "actions": "deterministic (tanh of the mean)",
+        "success": "success flag 1 at any step of the episode",
+    }
+    return protocol, result
+
+
+def write_eval_json(path: Path, protocol: dict, result: EvalResult) -> None:
+    """Write the protocol and the per-task results as indented JSON."""
+    Path(path).write_text(json.dumps({**protocol, **result.to_json()}, indent=2) + "\n")

@@ -1,0 +1,127 @@
+"""The paper's named configurations: ``softmod train --preset NAME`` (DESIGN §7).
+
+A preset fixes what a row of the paper varies: the method, the benchmark, the goal setting, the task
+balance weights and the paper's sample budget (DESIGN §4). Everything else keeps the ``train``
+defaults, and any option given explicitly on the command line wins over the preset's value::
+
+    softmod train --preset soft-shallow-mt10-conditioned --total-steps 2000000 --seed 3
+
+Names are ``<row>-<benchmark>-<goals>``:
+
+- Table 1 (and every other method of :data:`softmod.methods.METHODS`, e.g. the Table 2 capacity
+  variants ``mt-mh-sac-4`` ... ``mt-mh-sac-5-wide`` and the "w/o obs" networks): ``<method>``;
+- Figure 6 ablations: ``soft-shallow-no-balance`` / ``soft-deep-no-balance`` (w/o balance),
+  ``soft-shallow-no-obs-no-balance`` / ``soft-deep-no-obs-no-balance`` (w/o observation and
+  balance) and ``mt-mh-sac-balance`` (the baseline with balance).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from softmod.methods import METHODS, default_total_steps
+
+BENCHMARKS = ("mt10", "mt50")
+GOALS = ("fixed", "conditioned")
+TABLE1_METHODS = ("mt-sac", "mt-mh-sac", "mix-expert", "hard-routing", "soft-shallow", "soft-deep")
+CAPACITY_METHODS = (
+    "mt-mh-sac-4",
+    "mt-mh-sac-5",
+    "mt-mh-sac-6",
+    "mt-mh-sac-4-wide",
+    "mt-mh-sac-5-wide",
+)
+# Figure 6 ablations: row name -> (method, balance)
+ABLATIONS: dict[str, tuple[str, bool]] = {
+    "soft-shallow-no-balance": ("soft-shallow", False),
+    "soft-deep-no-balance": ("soft-deep", False),
+    "soft-shallow-no-obs-no-balance": ("soft-shallow-no-obs", False),
+    "soft-deep-no-obs-no-balance": ("soft-deep-no-obs", False),
+    "mt-mh-sac-balance": ("mt-mh-sac", True),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named configuration: the ``train`` options it sets."""
+
+    name: str
+    row: str  # the paper's row label, e.g. "soft-shallow-no-balance"
+    method: str
+    benchmark: str
+    goals: str
+    balance: bool
+    total_steps: int
+    source: str  # where the paper shows it, e.g. "Table 1", "Table 2", "Figure 6b"
+
+    def train_options(self) -> dict[str, object]:
+        """The ``TrainArgs`` field values this preset sets."""
+        return {
+            "method": self.method,
+            "benchmark": self.benchmark,
+            "goals": self.goals,
+            "balance": self.balance,
+            "total_steps": self.total_steps,
+        }
+
+
+def _source(row: str, method: str, benchmark: str, goals: str) -> str:
+    """Where the paper shows a row in a setting."""
+    if row in ABLATIONS:
+        return "Figure 6c" if method == "mt-mh-sac" else "Figure 6b"
+    if method in CAPACITY_METHODS:
+        return "Table 2, Figure 6a"
+    if method in TABLE1_METHODS:
+        table2 = method in ("mt-mh-sac", "soft-deep") and (benchmark, goals) == ("mt50", "fixed")
+        return "Table 1, Figure 5" + (", Table 2, Figure 6a" if table2 else "")
+    if method == "single-task-sac":
+        return "Section 5.6"
+    return "ablation: w/o obs, with balance"
+
+
+def _build() -> dict[str, Preset]:
+    rows: list[tuple[str, str, bool]] = [(m, m, spec.balance) for m, spec in METHODS.items()]
+    rows += [(row, method, balance) for row, (method, balance) in ABLATIONS.items()]
+    out: dict[str, Preset] = {}
+    for row, method, balance in rows:
+        for benchmark in BENCHMARKS:
+            for goals in GOALS:
+                name = f"{row}-{benchmark}-{goals}"
+                out[name] = Preset(
+                    name=name,
+                    row=row,
+                    method=method,
+                    benchmark=benchmark,
+                    goals=goals,
+                    balance=balance,
+                    total_steps=default_total_steps(method, benchmark),
+                    source=_source(row, method, benchmark, goals),
+                )
+    return out
+
+
+PRESETS: dict[str, Preset] = _build()
+
+
+def preset_names() -> list[str]:
+    """Every preset name, in table order (method, then benchmark, then goals)."""
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """Look up a preset; an unknown name raises ValueError (one line) with the closest names."""
+    if name in PRESETS:
+        return PRESETS[name]
+    close = difflib.get_close_matches(name, PRESETS, n=5, cutoff=0.6)
+    hint = f"did you mean: {', '.join(close)}?" if close else "`softmod presets` lists them"
+    raise ValueError(f"unknown preset {name!r}; {hint}")
+
+
+def row_label(method: str, balance: bool) -> str:
+    """The paper row a run belongs to: its method, marked when the balance weights differ from the
+    method's default (``soft-shallow`` without balance -> ``soft-shallow-no-balance``)."""
+    default = METHODS[method].balance if method in METHODS else balance
+    if balance == default:
+        return method
+    return f"{method}-balance" if balance else f"{method}-no-balance"

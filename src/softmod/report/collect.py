@@ -1,0 +1,212 @@
+"""Finding run directories and reading what the report needs from them.
+
+A run directory is one that holds ``config.json`` (written by ``softmod train``). Its final
+per-task success comes from, in order of preference: the paper-protocol evaluation of
+``softmod eval`` (``eval_100ep.json``), any other ``eval_<N>ep.json`` of the final weights (most
+episodes first), or the last periodic evaluation of training (``final_eval.json``). A run with none
+of them is unfinished: it is skipped with a reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from softmod.evaluate import PAPER_EPISODES
+from softmod.presets import ABLATIONS, CAPACITY_METHODS, TABLE1_METHODS, row_label
+
+GroupKey = tuple[str, str, str]  # (benchmark, goals, row)
+
+# Row order of every table and legend: Table 1, then the other methods, then the ablations.
+_ROW_ORDER = [
+    *TABLE1_METHODS,
+    "single-task-sac",
+    *CAPACITY_METHODS,
+    "soft-shallow-no-obs",
+    "soft-deep-no-obs",
+    *ABLATIONS,
+]
+
+
+class ReportError(ValueError):
+    """Bad input to the report (a path that does not exist, no runs at all)."""
+
+
+@dataclass
+class Run:
+    """What the report reads from one finished run directory."""
+
+    path: Path
+    config: dict
+    benchmark: str  # mt10, mt50, mt1-<task>, or toy<T>
+    goals: str
+    method: str
+    row: str  # method, marked when the balance weights differ from the method's default
+    seed: int
+    tasks: list[str]
+    success: np.ndarray  # (T,) final per-task success rate in [0, 1], in `tasks` order
+    episodes: int  # episodes per task behind `success`
+    source: str  # the file `success` comes from
+    curve_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # eval.csv steps
+    curve_success: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean success there
+    policy_params: int | None = None  # params.json
+
+    @property
+    def key(self) -> GroupKey:
+        """The group this run belongs to: (benchmark, goals, row)."""
+        return (self.benchmark, self.goals, self.row)
+
+    @property
+    def soft_modular(self) -> bool:
+        """Whether the policy has a routing network (soft modularization)."""
+        return self.config.get("policy_net", {}).get("type") == "SoftModularNetConfig"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A run directory the report left out, and why."""
+
+    path: Path
+    reason: str
+
+
+def setting_label(benchmark: str, goals: str) -> str:
+    """The paper's name of a setting: ``mt10``/``fixed`` -> ``MT10-Fixed``."""
+    if benchmark.startswith("toy"):
+        bench = "Toy" + benchmark[3:]
+    else:
+        bench = benchmark if benchmark.startswith("mt1-") else benchmark.upper()
+    return f"{bench}-{goals.capitalize()}"
+
+
+def row_sort_key(row: str) -> tuple[int, str]:
+    """Position of a row in the tables: the paper's order, unknown rows last by name."""
+    return (_ROW_ORDER.index(row), row) if row in _ROW_ORDER else (len(_ROW_ORDER), row)
+
+
+def find_run_dirs(paths: list[Path]) -> list[Path]:
+    """Every run directory at or under ``paths`` (a directory holding ``config.json``), sorted."""
+    found: set[Path] = set()
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise ReportError(f"{str(p)!r} does not exist")
+        if not p.is_dir():
+            raise ReportError(f"{str(p)!r} is not a directory")
+        if (p / "config.json").is_file():
+            found.add(p.resolve())
+        found.update(c.parent.resolve() for c in p.rglob("config.json") if c.is_file())
+    return sorted(found)
+
+
+def _final_results(run_dir: Path) -> tuple[dict, int, str] | None:
+    """Per-task results of the best available final evaluation, its episodes and its file name."""
+    candidates: list[tuple[int, int, Path]] = []
+    for p in run_dir.glob("eval_*ep.json"):
+        m = re.fullmatch(r"eval_(\d+)ep\.json", p.name)
+        if m:
+            episodes = int(m.group(1))
+            candidates.append((episodes == PAPER_EPISODES, episodes, p))
+    for _, _, p in sorted(candidates, reverse=True):
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if data.get("checkpoint", "final.pt") == "final.pt" and data.get("tasks"):
+            return data["tasks"], int(data["episodes_per_task"]), p.name
+    final = run_dir / "final_eval.json"
+    if final.is_file():
+        data = json.loads(final.read_text())
+        return data["tasks"], int(data["episodes_per_task"]), final.name
+    return None
+
+
+def _read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and mean success of ``eval.csv`` (rows without a value are dropped)."""
+    steps, success = [], []
+    if path.is_file():
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                value = row.get("eval/mean_success", "")
+                if value not in ("", "nan"):
+                    steps.append(int(float(row["step"])))
+                    success.append(float(value))
+    return np.asarray(steps, np.int64), np.asarray(success, np.float64)
+
+
+def load_run(run_dir: Path) -> Run | Skipped:
+    """Read one run directory; an unfinished or unreadable one is returned as :class:`Skipped`."""
+    run_dir = Path(run_dir)
+    try:
+        cfg = json.loads((run_dir / "config.json").read_text())
+        env = cfg["env"]
+        method = cfg["method"]
+        balance = bool(cfg["sac"]["balance"])
+        seed = int(cfg["seed"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        return Skipped(run_dir, f"unreadable config.json ({err})")
+    try:
+        final = _final_results(run_dir)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        return Skipped(run_dir, f"unreadable final evaluation ({err})")
+    if final is None:
+        return Skipped(run_dir, "unfinished: no final_eval.json (and no eval_<N>ep.json)")
+    tasks_data, episodes, source = final
+    tasks = list(tasks_data)
+    benchmark = env["benchmark"]
+    if benchmark == "mt1":
+        benchmark = f"mt1-{env.get('task')}"
+    elif benchmark == "toy":
+        benchmark = f"toy{len(tasks)}"  # toy runs with different task counts are not comparable
+    params = run_dir / "params.json"
+    policy_params = None
+    if params.is_file():
+        try:
+            policy_params = int(json.loads(params.read_text())["policy"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+            policy_params = None
+    steps, success = _read_curve(run_dir / "eval.csv")
+    return Run(
+        path=run_dir,
+        config=cfg,
+        benchmark=benchmark,
+        goals=env["goals"],
+        method=method,
+        row=row_label(method, balance),
+        seed=seed,
+        tasks=tasks,
+        success=np.array([float(tasks_data[t]["success"]) for t in tasks]),
+        episodes=episodes,
+        source=source,
+        curve_steps=steps,
+        curve_success=success,
+        policy_params=policy_params,
+    )
+
+
+def collect_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
+    """Load every run found at or under ``paths``; raises :class:`ReportError` when none is."""
+    dirs = find_run_dirs(paths)
+    if not dirs:
+        shown = ", ".join(str(p) for p in paths)
+        raise ReportError(f"no run directory (holding config.json) found in {shown}")
+    runs: list[Run] = []
+    skipped: list[Skipped] = []
+    for d in dirs:
+        loaded = load_run(d)
+        (skipped if isinstance(loaded, Skipped) else runs).append(loaded)
+    return runs, skipped
+
+
+def group_runs(runs: list[Run]) -> dict[GroupKey, list[Run]]:
+    """Runs grouped by (benchmark, goals, row), each group sorted by seed, groups in table order."""
+    groups: dict[GroupKey, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(r.key, []).append(r)
+    ordered = sorted(groups, key=lambda k: (k[0], k[1], row_sort_key(k[2])))
+    return {k: sorted(groups[k], key=lambda r: (r.seed, str(r.path))) for k in ordered}
