@@ -73,8 +73,7 @@ def load_file(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data "
-            f"({first})"
+            f"refusing to load {path}: it holds objects other than tensors and plain data ({first})"
         ) from None
     except FileNotFoundError:
         raise CheckpointError(f"{path} not found") from None
@@ -132,15 +131,20 @@ def replay_path(ckpt_dir: Path, step: int) -> Path:
 def write_checkpoint(
     ckpt_dir: Path, step: int, state: dict[str, Any], replay: dict[str, Any], keep: int
 ) -> Path:
-    """Write the replay, then the full checkpoint at ``step``; delete all but the newest ``keep``."""
+    """Write the replay, then the full checkpoint at ``step``; keep only the newest ``keep``."""
     rpath = replay_path(ckpt_dir, step)
     atomic_torch_save(replay, rpath)
     path = ckpt_dir / f"step-{step:012d}.pt"
     atomic_torch_save(
-        {"format": FORMAT, "step": step, "replay_file": rpath.name,
-         "replay_bytes": rpath.stat().st_size, **state},
+        {
+            "format": FORMAT,
+            "step": step,
+            "replay_file": rpath.name,
+            "replay_bytes": rpath.stat().st_size,
+            **state,
+        },
         path,
-    )  # fmt: skip
+    )
     for old_step, old in step_checkpoints(ckpt_dir)[:-keep]:
         old.unlink(missing_ok=True)
         replay_path(ckpt_dir, old_step).unlink(missing_ok=True)

@@ -42,7 +42,9 @@ def load_run_config(run_dir: Path) -> RunConfig:
     """A run directory's ``config.json``; a missing or unreadable one is a ConfigError."""
     cfg_path = Path(run_dir) / "config.json"
     if not cfg_path.exists():
-        raise ConfigError(f"--resume {str(run_dir)!r}: not a softmod run directory (no config.json)")
+        raise ConfigError(
+            f"--resume {str(run_dir)!r}: not a softmod run directory (no config.json)"
+        )
     try:
         return load_config(cfg_path)
     except Exception as err:
@@ -60,7 +62,7 @@ def resume(
 
     ``changes``: config fields to change, only those in ``RESUMABLE_CHANGES`` (e.g. a larger
     ``total_steps``); anything else is a ConfigError. A checkpoint that does not load (truncated,
-    corrupted, or holding a pickled object) is reported, renamed ``*.bad`` and the previous one used.
+    corrupted, holding a pickled object) is reported, renamed ``*.bad``; the previous one is used.
     """
     console = console or Console(stderr=True)
     run_dir = Path(run_dir)

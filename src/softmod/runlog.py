@@ -31,7 +31,8 @@ def truncate_csv(path: Path, last_step: int) -> list[str] | None:
         return None
     header, body = rows[0], rows[1:]
     at = header.index("step")
-    keep = [r for r in body if len(r) == len(header) and r[at].isdigit() and int(r[at]) <= last_step]
+    keep = [r for r in body if len(r) == len(header) and r[at].isdigit()]
+    keep = [r for r in keep if int(r[at]) <= last_step]
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="") as f:
         csv.writer(f).writerows([header, *keep])

@@ -106,7 +106,8 @@ def resumed_config(saved: RunConfig, changes: dict[str, Any]) -> RunConfig:
                 f"--resume: {flag} {_show(value)} is incompatible with the run's {_show(old)}; "
                 f"a resumed run may only change {allowed}"
             )
-    return dataclasses.replace(saved, **{k: v for k, v in changes.items() if k in RESUMABLE_CHANGES})
+    allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES}
+    return dataclasses.replace(saved, **allowed)
 
 
 def _show(value: Any) -> str:

@@ -173,8 +173,12 @@ class Trainer:
         # truncation is stored as non-terminal so the Q target bootstraps through it. An env that
         # faulted was reset: its transition is dropped and its episode is not counted.
         ok = np.ones(self.n_envs, bool) if res.fault is None else ~res.fault
-        replay.add(*(x[ok] for x in (res.task_ids, self.obs, action, res.reward, res.final_obs,
-                                     res.terminated)))  # fmt: skip
+        replay.add(
+            *(
+                x[ok]
+                for x in (res.task_ids, self.obs, action, res.reward, res.final_obs, res.terminated)
+            )
+        )
         self.ep_return += res.reward
         self.ep_hit |= res.success > 0
         ended = res.truncated | res.terminated
@@ -198,11 +202,14 @@ class Trainer:
             self.skipped += 1
             self.consecutive_skips += 1
             if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
-                raise self._divergence(f"{skip.quantity} in {MAX_CONSECUTIVE_SKIPS} updates in a "
-                                       "row") from None  # fmt: skip
+                raise self._divergence(
+                    f"{skip.quantity} in {MAX_CONSECUTIVE_SKIPS} updates in a row"
+                ) from None
             if self.skipped <= MAX_PRINTED_EVENTS or self.skipped % 100 == 0:
-                self.console.print(f"[yellow]step {self.step + self.n_envs:,}: non-finite "
-                                   f"{skip.quantity}, update skipped ({self.skipped} so far)")  # fmt: skip
+                self.console.print(
+                    f"[yellow]step {self.step + self.n_envs:,}: non-finite "
+                    f"{skip.quantity}, update skipped ({self.skipped} so far)"
+                )
             return
         values = torch.stack(list(metrics.values()))
         finite = torch.isfinite(values)
@@ -237,8 +244,8 @@ class Trainer:
         now, step = self.elapsed(), self.step
         row: dict[str, float] = {
             "time_s": now,
-            "train/steps_per_s": (step - self.last_log_step) / max(now - self.last_log_elapsed,
-                                                                   1e-9),  # fmt: skip
+            "train/steps_per_s": (step - self.last_log_step)
+            / max(now - self.last_log_elapsed, 1e-9),
             "train/updates": self.updates,
             "env/faults": self.faults,
             "train/skipped_updates": self.skipped,
@@ -267,8 +274,9 @@ class Trainer:
         self.last_eval = result
         if result.mean_success > self.best_success:
             self.best_success = result.mean_success
-            save_weights(self.agent, self.ckpt_dir / "best.pt", self.step,
-                         success=result.mean_success)  # fmt: skip
+            save_weights(
+                self.agent, self.ckpt_dir / "best.pt", self.step, success=result.mean_success
+            )
         return result
 
     def run(self, progress: bool = True, stop_at: int | None = None) -> TrainResult:
@@ -276,8 +284,13 @@ class Trainer:
         cfg, n = self.cfg, self.n_envs
         try:
             with stop_requests() as stop, progress_bar(self.console, progress) as bar:
-                task = bar.add_task("train", total=self.total_iterations * n, completed=self.step,
-                                    sps="-", success="-")  # fmt: skip
+                task = bar.add_task(
+                    "train",
+                    total=self.total_iterations * n,
+                    completed=self.step,
+                    sps="-",
+                    success="-",
+                )
                 while self.it < self.total_iterations:
                     try:
                         self.iteration()
@@ -334,20 +347,30 @@ class Trainer:
             raise self._divergence(f"parameter {bad}")
         last_eval = self.last_eval
         loop = {
-            "it": self.it, "updates": self.updates, "updates_since_log": self.updates_since_log,
+            "it": self.it,
+            "updates": self.updates,
+            "updates_since_log": self.updates_since_log,
             "sums": {k: v.detach().cpu() for k, v in self.sums.items()},
-            "done_returns": list(self.done_returns), "done_success": list(self.done_success),
+            "done_returns": list(self.done_returns),
+            "done_success": list(self.done_success),
             "ep_return": torch.from_numpy(self.ep_return.copy()),
             "ep_hit": torch.from_numpy(self.ep_hit.copy()),
             "obs": torch.from_numpy(np.array(self.obs, np.float32)),
-            "elapsed": self.elapsed(), "last_log_step": self.last_log_step,
-            "last_log_elapsed": self.last_log_elapsed, "best_success": self.best_success,
-            "last_eval": None if last_eval is None else {
-                "success": last_eval.success.tolist(), "returns": last_eval.returns.tolist(),
-                "episodes": last_eval.episodes},
-            "faults": self.faults, "skipped": self.skipped,
+            "elapsed": self.elapsed(),
+            "last_log_step": self.last_log_step,
+            "last_log_elapsed": self.last_log_elapsed,
+            "best_success": self.best_success,
+            "last_eval": None
+            if last_eval is None
+            else {
+                "success": last_eval.success.tolist(),
+                "returns": last_eval.returns.tolist(),
+                "episodes": last_eval.episodes,
+            },
+            "faults": self.faults,
+            "skipped": self.skipped,
             "action_rng": self.action_rng.bit_generator.state,
-        }  # fmt: skip
+        }
         state = {
             **learner_state(self.agent),
             "loop": loop,
@@ -356,8 +379,9 @@ class Trainer:
             "eval_env": _env_state(self.eval_env) if envs else None,
             "config": to_dict(self.cfg),
         }
-        path = write_checkpoint(self.ckpt_dir, self.step, state, self.replay.state_dict(),
-                                self.cfg.keep_checkpoints)  # fmt: skip
+        path = write_checkpoint(
+            self.ckpt_dir, self.step, state, self.replay.state_dict(), self.cfg.keep_checkpoints
+        )
         self.last_checkpoint = path
         return path
 
@@ -368,15 +392,22 @@ class Trainer:
         self.it, self.updates = int(loop["it"]), int(loop["updates"])
         self.updates_since_log = int(loop["updates_since_log"])
         self.sums = {k: v.to(self.device) for k, v in loop["sums"].items()}
-        self.done_returns, self.done_success = list(loop["done_returns"]), list(loop["done_success"])
+        self.done_returns, self.done_success = (
+            list(loop["done_returns"]),
+            list(loop["done_success"]),
+        )
         self.elapsed_before = float(loop["elapsed"])
         self.last_log_step = int(loop["last_log_step"])
         self.last_log_elapsed = float(loop["last_log_elapsed"])
         self.best_success = float(loop["best_success"])
         if loop["last_eval"] is not None:
             e = loop["last_eval"]
-            self.last_eval = EvalResult(list(self.env.task_names), np.array(e["success"]),
-                                        np.array(e["returns"]), int(e["episodes"]))  # fmt: skip
+            self.last_eval = EvalResult(
+                list(self.env.task_names),
+                np.array(e["success"]),
+                np.array(e["returns"]),
+                int(e["episodes"]),
+            )
         self.faults, self.skipped = int(loop["faults"]), int(loop["skipped"])
         self.action_rng.bit_generator.state = loop["action_rng"]
         restore_rng(state["rng"])

@@ -109,7 +109,7 @@ def validate_network(net: NetworkConfig, which: str) -> None:
             raise ConfigError(f"{which} network {kind}.{f.name} must be positive, got {value}")
 
 
-def batch_per_task(batch_size: int, num_tasks: int) -> int:
+def batch_per_task_of(batch_size: int, num_tasks: int) -> int:
     """Rows per task of a total batch, which must be a positive multiple of the task count."""
     if batch_size < 1 or batch_size % num_tasks:
         raise ConfigError(

@@ -146,8 +146,9 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
                 {
                     "rng_at_reset": self._rng_at_reset[i],
                     "rng": env.np_random.bit_generator.state,
-                    "actions": torch.as_tensor(np.array(self._actions[i], np.float32))
-                    .reshape(-1, self.act_dim),
+                    "actions": torch.as_tensor(np.array(self._actions[i], np.float32)).reshape(
+                        -1, self.act_dim
+                    ),
                 }
                 for i, env in enumerate(self.envs)
             ],
