@@ -1,4 +1,4 @@
-"""Checkpoints and resume: exact continuation, rotation, signals (in process and of a real CLI run)."""
+"""Checkpoints and resume: exact continuation, rotation, signals (in process and of the CLI)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import tyro
 
 import softmod.train as train_module
 from softmod.checkpoint import load_agent, load_file, step_checkpoints
+from softmod.cli import TrainArgs
 from softmod.config import EnvConfig, HardRoutingNetConfig, MLPNetConfig, SACConfig
 from softmod.resume import resume
 from softmod.train import RunInterrupted, train
@@ -159,8 +161,8 @@ def test_sigint_finishes_the_step_and_writes_a_checkpoint(tmp_path: Path, monkey
 
 # ------------------------------------------------------------------ a real `softmod train` process
 CLI_ARGS = [
-    "--benchmark", "toy", "--total-steps", "1000", "--warmup-per-task", "25",
-    "--batch-per-task", "8", "--log-interval", "100", "--eval-interval", "500",
+    "--benchmark", "toy", "--total-steps", "600", "--warmup-per-task", "25",
+    "--batch-per-task", "8", "--log-interval", "100", "--eval-interval", "300",
     "--eval-episodes", "1", "--checkpoint-interval", "200", "--threads", "1", "--device", "cpu",
     "--no-progress", "--horizon", "30",
 ]  # fmt: skip
@@ -203,16 +205,16 @@ def test_sigterm_of_the_cli_then_resume_matches_an_uninterrupted_run(tmp_path: P
     message = err.strip().splitlines()[-1]
     assert "interrupted by SIGTERM at step" in message and f"--resume {run}" in message
     stopped = step_checkpoints(run / "checkpoints")[-1][0]
-    assert 100 <= stopped < 1000
+    assert 100 <= stopped < 600
 
     proc = _start("--resume", str(run), "--no-progress")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert _steps(run / "train.csv") == list(range(100, 1001, 100))
+    assert _steps(run / "train.csv") == list(range(100, 601, 100))
 
     # the same run in one go (in this process): bit-identical
-    proc = _start(*CLI_ARGS, "--run-dir", str(tmp_path / "ref"))
-    assert proc.wait(timeout=120) == 0
+    args = tyro.cli(TrainArgs, args=CLI_ARGS)
+    train(args.to_config(), tmp_path / "ref", progress=False)
     assert_same_run(tmp_path / "ref", run)
 
 
@@ -231,5 +233,5 @@ def test_sigkill_loses_only_the_steps_since_the_last_checkpoint(tmp_path: Path) 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert f"from {run / 'checkpoints' / f'step-{saved:012d}.pt'}" in err.replace("\n", "")
-    assert _steps(run / "train.csv") == list(range(100, 1001, 100))  # no duplicated rows
-    assert tb_steps(run, "loss/q") == list(range(100, 1001, 100))
+    assert _steps(run / "train.csv") == list(range(100, 601, 100))  # no duplicated rows
+    assert tb_steps(run, "loss/q") == list(range(100, 601, 100))
