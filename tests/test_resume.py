@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import tyro
@@ -235,3 +236,34 @@ def test_sigkill_loses_only_the_steps_since_the_last_checkpoint(tmp_path: Path) 
     assert f"from {run / 'checkpoints' / f'step-{saved:012d}.pt'}" in err.replace("\n", "")
     assert _steps(run / "train.csv") == list(range(100, 601, 100))  # no duplicated rows
     assert tb_steps(run, "loss/q") == list(range(100, 601, 100))
+
+
+@pytest.mark.slow
+def test_metaworld_env_state_restores_the_running_episodes_exactly() -> None:
+    from softmod.envs import make_env
+
+    cfg = EnvConfig(benchmark="mt10", goals="conditioned", horizon=20)
+    a, b = make_env(cfg, seed=3), make_env(cfg, seed=3)
+    rng = np.random.default_rng(0)
+    a.reset()
+    for _ in range(27):  # one episode ended (a new conditioned goal drawn), one is running
+        a.step(rng.uniform(-1, 1, (10, 4)))
+    state = a.get_state()
+    b.set_state(load_roundtrip(state))
+    for _ in range(25):
+        action = rng.uniform(-1, 1, (10, 4))
+        ra, rb = a.step(action), b.step(action)
+        assert np.array_equal(ra.obs, rb.obs) and np.array_equal(ra.reward, rb.reward)
+        assert np.array_equal(ra.final_obs, rb.final_obs)
+    a.close()
+    b.close()
+
+
+def load_roundtrip(obj: dict) -> dict:
+    """Through torch.save / torch.load(weights_only=True), as in a checkpoint."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)

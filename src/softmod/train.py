@@ -223,8 +223,8 @@ class Trainer:
         self.updates += 1
         self.updates_since_log += 1
 
-    def _divergence(self, what: str) -> DivergenceError:
-        step = self.step + self.n_envs  # the vector step being done
+    def _divergence(self, what: str, step: int | None = None) -> DivergenceError:
+        step = self.step + self.n_envs if step is None else step  # default: the step being done
         return DivergenceError(step, what, self.last_checkpoint, self.run_dir)
 
     def _report_faults(self, fault: np.ndarray) -> None:
@@ -344,7 +344,7 @@ class Trainer:
         """Write a full checkpoint of the current step (never one with non-finite weights)."""
         bad = first_nonfinite_parameter(self.agent)
         if bad is not None:
-            raise self._divergence(f"parameter {bad}")
+            raise self._divergence(f"parameter {bad}", self.step)
         last_eval = self.last_eval
         loop = {
             "it": self.it,
