@@ -29,13 +29,23 @@ def _check_same_run(cfg: RunConfig, saved: dict[str, Any], path: Path) -> None:
         ckpt_cfg = config_from_dict(saved)
     except Exception as err:
         raise CheckpointError(f"cannot read the config stored in {path}: {err}") from None
-    a, b = to_dict(cfg), to_dict(ckpt_cfg)
-    for key in a:
-        if key not in RESUMABLE_CHANGES and a[key] != b.get(key):
+    a, b = _flat(to_dict(cfg)), _flat(to_dict(ckpt_cfg))
+    for key in a.keys() | b.keys():
+        if key.split(".")[0] not in RESUMABLE_CHANGES and a.get(key) != b.get(key):
             raise ConfigError(
-                f"--resume: config.json's {key} {a[key]!r} differs from {b.get(key)!r} stored in "
-                f"{path}; the directory holds an incompatible run"
+                f"--resume: config.json's {key} {a.get(key)!r} differs from {b.get(key)!r} stored "
+                f"in {path}; the directory holds an incompatible run"
             )
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
