@@ -288,3 +288,26 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused(tmp_path: Path, monkey
         load_agent(run, torch.device("cpu"))
     resume(run, {"total_steps": 600}, progress=False)  # falls back to step 200
     assert not marker.exists()
+
+
+def test_a_full_disk_at_a_periodic_checkpoint_is_a_warning(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import errno
+
+    import softmod.checkpoint as checkpoint_module
+
+    real_save = checkpoint_module.atomic_torch_save
+
+    def save(obj, path):
+        if path.name == "step-000000000200.pt":  # the replay is written, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, path)
+
+    monkeypatch.setattr(checkpoint_module, "atomic_torch_save", save)
+    run = tmp_path / "run"
+    train(small_config(), run, progress=False, console=Console(stderr=True, width=1000))
+    err = capsys.readouterr().err
+    assert "cannot write the checkpoint of step 200" in err and "No space left" in err
+    assert [s for s, _ in step_checkpoints(run / "checkpoints")] == [400, 600]
+    assert not (run / "checkpoints" / "replay-000000000200.pt").exists()

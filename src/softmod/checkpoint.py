@@ -36,6 +36,10 @@ class CheckpointError(ValueError):
     """A checkpoint or run directory that cannot be loaded."""
 
 
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (e.g. a full disk); earlier checkpoints are intact."""
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -133,18 +137,18 @@ def write_checkpoint(
 ) -> Path:
     """Write the replay, then the full checkpoint at ``step``; keep only the newest ``keep``."""
     rpath = replay_path(ckpt_dir, step)
-    atomic_torch_save(replay, rpath)
     path = ckpt_dir / f"step-{step:012d}.pt"
-    atomic_torch_save(
-        {
-            "format": FORMAT,
-            "step": step,
-            "replay_file": rpath.name,
-            "replay_bytes": rpath.stat().st_size,
-            **state,
-        },
-        path,
-    )
+    try:
+        atomic_torch_save(replay, rpath)
+        meta = {"format": FORMAT, "step": step, "replay_file": rpath.name}
+        atomic_torch_save({**meta, "replay_bytes": rpath.stat().st_size, **state}, path)
+    except OSError as err:  # a full disk, a lost mount: keep what was there before
+        if not path.exists():
+            rpath.unlink(missing_ok=True)
+        raise CheckpointWriteError(
+            f"cannot write the checkpoint of step {step:,} to {ckpt_dir}: "
+            f"{err.strerror or err}; the earlier checkpoints are intact"
+        ) from None
     for old_step, old in step_checkpoints(ckpt_dir)[:-keep]:
         old.unlink(missing_ok=True)
         replay_path(ckpt_dir, old_step).unlink(missing_ok=True)

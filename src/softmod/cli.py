@@ -224,7 +224,7 @@ Command = (
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``softmod`` and ``python -m softmod``."""
-    from softmod.checkpoint import CheckpointError
+    from softmod.checkpoint import CheckpointError, CheckpointWriteError
     from softmod.cli_checks import given_options, precheck_argv
     from softmod.envs.base import EnvWorkerError
     from softmod.training_support import DivergenceError, RunInterrupted
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     except RunInterrupted as err:  # SIGINT / SIGTERM: a checkpoint was written
         print(f"softmod: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None
-    except (DivergenceError, EnvWorkerError) as err:
+    except (DivergenceError, EnvWorkerError, CheckpointWriteError) as err:
         print(f"softmod: error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ import torch
 from rich.console import Console
 
 from softmod.buffer import MultiTaskReplay
-from softmod.checkpoint import save_weights, write_checkpoint
+from softmod.checkpoint import CheckpointWriteError, save_weights, write_checkpoint
 from softmod.config import RunConfig, to_dict
 from softmod.envs import make_env
 from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv
@@ -90,9 +90,11 @@ def _crossed(step: int, stride: int, interval: int) -> bool:
 
 
 def _env_state(env: MultiTaskVecEnv) -> dict[str, Any] | None:
+    """The env's state, or None (a resumed run then restarts the episodes): a dead worker, or an
+    env class without ``get_state``."""
     try:
         return env.get_state()
-    except EnvWorkerError:  # a dead worker: the resumed run restarts the episodes
+    except (EnvWorkerError, NotImplementedError):
         return None
 
 
@@ -308,8 +310,13 @@ class Trainer:
                             f"to {path} (its episodes restart); continue with softmod train "
                             f"--resume {self.run_dir}"
                         ) from None
-                    if _crossed(step, n, cfg.checkpoint_interval) or last:
+                    if last:
                         self.save()
+                    elif _crossed(step, n, cfg.checkpoint_interval):
+                        try:
+                            self.save()
+                        except CheckpointWriteError as err:  # try again at the next interval
+                            self.console.print(f"[red]warning: {err}")
                     bar.update(task, completed=step)
                     stopping = stop.signum is not None or (stop_at is not None and step >= stop_at)
                     if stopping and not last:
