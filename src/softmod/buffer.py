@@ -84,12 +84,20 @@ class MultiTaskReplay:
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The filled part of every ring, the write positions, sizes and the sampling RNG."""
         n = int(self.size.max())
+
+        def filled(x: torch.Tensor) -> torch.Tensor:
+            # a view would drag its whole storage into the file: copy unless it is the whole ring
+            part = x[:, :n]
+            if part.is_cuda:
+                return part.cpu()
+            return part if n == self.capacity else part.clone()
+
         return {
-            "obs": self.obs[:, :n].cpu(),
-            "next_obs": self.next_obs[:, :n].cpu(),
-            "action": self.action[:, :n].cpu(),
-            "reward": self.reward[:, :n].cpu(),
-            "terminated": self.terminated[:, :n].cpu(),
+            "obs": filled(self.obs),
+            "next_obs": filled(self.next_obs),
+            "action": filled(self.action),
+            "reward": filled(self.reward),
+            "terminated": filled(self.terminated),
             "pos": torch.from_numpy(self.pos.copy()),
             "size": torch.from_numpy(self.size.copy()),
             "capacity": torch.tensor(self.capacity),
