@@ -304,7 +304,7 @@ class Trainer:
                             success = self.evaluate().mean_success
                             bar.update(task, success=f"{success:.0%}")
                     except EnvWorkerError as err:
-                        path = self.save(envs=False)
+                        path = self._saved_now() or self.save(envs=False)
                         raise EnvWorkerError(
                             f"{str(err).splitlines()[0]}; checkpoint at step {self.step:,} saved "
                             f"to {path} (its episodes restart); continue with softmod train "
@@ -320,10 +320,16 @@ class Trainer:
                     bar.update(task, completed=step)
                     stopping = stop.signum is not None or (stop_at is not None and step >= stop_at)
                     if stopping and not last:
-                        raise RunInterrupted(step, self.save(), self.run_dir, stop.signum)
+                        path = self._saved_now() or self.save()
+                        raise RunInterrupted(step, path, self.run_dir, stop.signum)
             return self.finish()
         finally:
             self.close()
+
+    def _saved_now(self) -> Path | None:
+        """The checkpoint of the current step, if one was written already."""
+        last = self.last_checkpoint
+        return last if last is not None and last.name == f"step-{self.step:012d}.pt" else None
 
     def finish(self) -> TrainResult:
         """Write final.pt and final_eval.json; print the summary line."""
