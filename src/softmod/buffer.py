@@ -81,6 +81,48 @@ class MultiTaskReplay:
         self.pos[task] = (pos + 1) % self.capacity
         self.size[task] = np.minimum(self.size[task] + 1, self.capacity)
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The filled part of every ring, the write positions, sizes and the sampling RNG."""
+        n = int(self.size.max())
+
+        def filled(x: torch.Tensor) -> torch.Tensor:
+            # a view would drag its whole storage into the file: copy unless it is the whole ring
+            part = x[:, :n]
+            if part.is_cuda:
+                return part.cpu()
+            return part if n == self.capacity else part.clone()
+
+        return {
+            "obs": filled(self.obs),
+            "next_obs": filled(self.next_obs),
+            "action": filled(self.action),
+            "reward": filled(self.reward),
+            "terminated": filled(self.terminated),
+            "pos": torch.from_numpy(self.pos.copy()),
+            "size": torch.from_numpy(self.size.copy()),
+            "capacity": torch.tensor(self.capacity),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore a :meth:`state_dict` of a replay with the same task count, capacity and dims."""
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(
+                f"saved replay has capacity {int(state['capacity'])} per task, not {self.capacity}"
+            )
+        n = state["obs"].shape[1]
+        for name in ("obs", "next_obs", "action", "reward", "terminated"):
+            dst, src = getattr(self, name), state[name]
+            if src.shape[0] != dst.shape[0] or src.shape[2:] != dst.shape[2:]:
+                raise ValueError(f"saved replay {name} has shape {tuple(src.shape)}")
+            dst[:, :n] = src.to(self.device)
+        self.pos = state["pos"].numpy().astype(np.int64).copy()
+        self.size = state["size"].numpy().astype(np.int64).copy()
+        try:
+            self.generator.set_state(state["generator"])
+        except RuntimeError:  # saved on another device type: sampling continues, not bit-exact
+            self.generator.manual_seed(int(self.size.sum()))
+
     def min_size(self) -> int:
         """Rows stored in the emptiest ring."""
         return int(self.size.min())

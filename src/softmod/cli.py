@@ -68,28 +68,56 @@ class TrainArgs:
     """Task balance weights w = T softmax(-log alpha). Default: on for soft modularization only."""
     toy_tasks: int = 4
     """Number of tasks of the toy benchmark."""
+    batch_size: int | None = None
+    """Total batch instead of --batch-per-task: must be a multiple of the task count."""
     threads: int = 0
     """PyTorch CPU threads (0: PyTorch's default)."""
     progress: bool = True
     """Show a progress bar."""
+    resume: Path | None = None
+    """Continue the run in this directory from its newest good checkpoint (bit-identical on CPU).
+    Only --total-steps, --device, --threads, --checkpoint-interval, --keep-checkpoints and
+    --on-nonfinite may differ from the run's config."""
+    checkpoint_interval: int = 500_000
+    """Environment steps between full checkpoints (one is also written at the end and on SIGINT /
+    SIGTERM)."""
+    keep_checkpoints: int = 2
+    """Full checkpoints kept (the newest; checkpoints/best.pt and final.pt are kept besides)."""
+    on_nonfinite: Literal["stop", "skip"] = "stop"
+    """A non-finite loss, Q-value or gradient: stop the run (the last checkpoint stays intact), or
+    skip that update (the run stops after 100 in a row)."""
 
     def to_config(self) -> RunConfig:
         """The resolved run config these options describe."""
         spec = get_method(self.method)
-        buffer = self.buffer_per_task or {"mt50": 200_000, "mt1": 1_000_000}.get(
-            self.benchmark, 100_000
+        buffer = self.buffer_per_task
+        if buffer is None:
+            buffer = {"mt50": 200_000, "mt1": 1_000_000}.get(self.benchmark, 100_000)
+        batch_per_task = self.batch_per_task
+        env = EnvConfig(
+            benchmark=self.benchmark,
+            task=self.task,
+            goals=self.goals,
+            horizon=self.horizon,
+            reward_version=self.reward_version,
+            toy_tasks=self.toy_tasks,
         )
+        if self.batch_size is not None:
+            from softmod.envs import task_names
+            from softmod.validation import ConfigError, batch_per_task_of
+
+            try:
+                num_tasks = len(task_names(env))
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            batch_per_task = batch_per_task_of(self.batch_size, num_tasks)
+        total = self.total_steps
+        if total is None:
+            total = default_total_steps(self.method, self.benchmark)
         return RunConfig(
-            env=EnvConfig(
-                benchmark=self.benchmark,
-                task=self.task,
-                goals=self.goals,
-                horizon=self.horizon,
-                reward_version=self.reward_version,
-                toy_tasks=self.toy_tasks,
-            ),
+            env=env,
             sac=SACConfig(
-                batch_per_task=self.batch_per_task,
+                batch_per_task=batch_per_task,
                 buffer_per_task=buffer,
                 warmup_per_task=self.warmup_per_task,
                 balance=spec.balance if self.balance is None else self.balance,
@@ -97,13 +125,16 @@ class TrainArgs:
             policy_net=spec.network,
             q_net=spec.network,
             method=self.method,
-            total_steps=self.total_steps or default_total_steps(self.method, self.benchmark),
+            total_steps=total,
             seed=self.seed,
             device=self.device,
             eval_interval=self.eval_interval,
             eval_episodes=self.eval_episodes,
             log_interval=self.log_interval,
             torch_threads=self.threads,
+            checkpoint_interval=self.checkpoint_interval,
+            keep_checkpoints=self.keep_checkpoints,
+            on_nonfinite=self.on_nonfinite,
         )
 
     def resolved_run_dir(self) -> Path:
@@ -174,8 +205,15 @@ class ParamsArgs:
     """Benchmark whose task count sizes the networks (39-D observations, 4-D actions)."""
 
 
-def run_train(args: TrainArgs) -> None:
-    """``softmod train``."""
+def run_train(args: TrainArgs, given: set[str] | None = None) -> None:
+    """``softmod train`` (``given``: the options written on the command line, for --resume)."""
+    if args.resume is not None:
+        from softmod.cli_checks import resume_changes
+        from softmod.resume import resume
+
+        changes = resume_changes(args, given or set(), args.resume)
+        resume(args.resume, changes, progress=args.progress)
+        return
     from softmod.train import train
 
     train(args.to_config(), args.resolved_run_dir(), progress=args.progress)
@@ -308,15 +346,24 @@ Command = (
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``softmod`` and ``python -m softmod``."""
-    from softmod.checkpoint import CheckpointError
+    from softmod.checkpoint import CheckpointError, CheckpointWriteError
+    from softmod.cli_checks import given_options, precheck_argv
+    from softmod.envs.base import EnvWorkerError
     from softmod.report.collect import ReportError
+    from softmod.training_support import DivergenceError, RunInterrupted
     from softmod.validation import ConfigError
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "train":
+        try:
+            precheck_argv(TrainArgs, argv[1:])
+        except ConfigError as err:
+            print(f"softmod: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
     args = parse_train_preset(argv) or tyro.cli(Command, args=argv, prog="softmod")  # type: ignore[arg-type]
     try:
         if isinstance(args, TrainArgs):
-            run_train(args)
+            run_train(args, given_options(argv[1:]))
         elif isinstance(args, EvalArgs):
             run_eval(args)
         elif isinstance(args, ReportArgs):
@@ -330,6 +377,12 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, CheckpointError, ReportError) as err:
         print(f"softmod: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except RunInterrupted as err:  # SIGINT / SIGTERM: a checkpoint was written
+        print(f"softmod: {err}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None
+    except (DivergenceError, EnvWorkerError, CheckpointWriteError) as err:
+        print(f"softmod: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         print("softmod: interrupted", file=sys.stderr)
         raise SystemExit(130) from None

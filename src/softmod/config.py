@@ -16,6 +16,7 @@ BenchmarkName = Literal["toy", "mt1", "mt10", "mt50"]
 GoalSetting = Literal["fixed", "conditioned"]
 RewardVersion = Literal["v1", "v2"]
 DeviceName = Literal["auto", "cpu", "cuda"]
+NonFinitePolicy = Literal["stop", "skip"]
 
 MAX_HORIZON = 500  # Meta-World raises when stepped past its max_path_length (500)
 
@@ -144,6 +145,9 @@ class RunConfig:
     eval_episodes: int = 3  # per task, during training
     log_interval: int = 5_000  # environment steps between train-metric rows
     torch_threads: int = 0  # 0: PyTorch's default
+    checkpoint_interval: int = 500_000  # environment steps between full checkpoints (and the end)
+    keep_checkpoints: int = 2  # full checkpoints kept (the newest); best.pt is kept besides
+    on_nonfinite: NonFinitePolicy = "stop"  # a non-finite loss/Q/gradient: stop, or skip the update
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

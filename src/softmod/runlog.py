@@ -3,24 +3,56 @@
 Metric names are grouped: ``train/…``, ``loss/…``, ``alpha/<task>``, ``eval/<task>/success``.
 ``train.csv`` gets a row every log interval, ``eval.csv`` a row per evaluation; their columns are
 fixed when the run starts, so every row of a file has the same columns.
+
+Resuming from a checkpoint at step S (``resume_step=S``) first drops every CSV row after S (written
+after that checkpoint by the run that stopped) and purges TensorBoard events after S
+(``SummaryWriter(purge_step=S + 1)``), so no step is duplicated or missing.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
 
-class CSVTable:
-    """An append-only CSV file with a fixed header."""
+def truncate_csv(path: Path, last_step: int) -> list[str] | None:
+    """Drop the rows of ``path`` whose ``step`` is above ``last_step`` (atomic rewrite); returns
+    the file's header, or None if there is no file or it is empty."""
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return None
+    header, body = rows[0], rows[1:]
+    at = header.index("step")
+    keep = [r for r in body if len(r) == len(header) and r[at].isdigit()]
+    keep = [r for r in keep if int(r[at]) <= last_step]
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *keep])
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return header
 
-    def __init__(self, path: Path, columns: list[str]) -> None:
+
+class CSVTable:
+    """An append-only CSV file with a fixed header (an existing file keeps its own header)."""
+
+    def __init__(self, path: Path, columns: list[str], resume_step: int | None = None) -> None:
         self.path = path
-        self.columns = columns
+        header = None
+        if resume_step is not None:
+            header = truncate_csv(path, resume_step)
+            if header is None and path.exists():  # an empty file: start it again
+                path.unlink()
+        self.columns = columns = header or columns
         new = not path.exists()
         self._file = path.open("a", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
@@ -47,7 +79,9 @@ def _fmt(v: Any) -> Any:
 class RunLogger:
     """Writes ``train.csv``, ``eval.csv`` and TensorBoard events under ``run_dir``."""
 
-    def __init__(self, run_dir: Path, task_names: list[str]) -> None:
+    def __init__(
+        self, run_dir: Path, task_names: list[str], resume_step: int | None = None
+    ) -> None:
         self.task_names = task_names
         per_task_alpha = [f"alpha/{t}" for t in task_names]
         per_task_balance = [f"balance/{t}" for t in task_names]
@@ -56,15 +90,17 @@ class RunLogger:
             [
                 "step", "time_s", "train/steps_per_s", "train/updates", "train/episode_success",
                 "train/episode_return", "loss/q", "loss/policy", "loss/alpha", "q/mean",
-                "policy/entropy", "grad_norm/policy", "grad_norm/q",
-                *per_task_alpha, *per_task_balance,
+                "policy/entropy", "grad_norm/policy", "grad_norm/q", "env/faults",
+                "train/skipped_updates", *per_task_alpha, *per_task_balance,
             ],
+            resume_step,
         )  # fmt: skip
         eval_cols = ["step", "time_s", "eval/mean_success", "eval/mean_return"]
         for t in task_names:
             eval_cols += [f"eval/{t}/success", f"eval/{t}/return"]
-        self.eval = CSVTable(run_dir / "eval.csv", eval_cols)
-        self.tb = SummaryWriter(log_dir=str(run_dir / "tb"))
+        self.eval = CSVTable(run_dir / "eval.csv", eval_cols, resume_step)
+        purge = None if resume_step is None else resume_step + 1
+        self.tb = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=purge)
 
     def log_train(self, step: int, metrics: dict[str, float]) -> None:
         """One row of training metrics at environment step ``step``."""

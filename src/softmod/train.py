@@ -1,8 +1,15 @@
-"""The training loop: read it top to bottom.
+"""The training loop: :meth:`Trainer.iteration` reads top to bottom.
 
 One *vector step* steps every task's environment once (N = T environment steps) and is followed by
 one gradient step (DESIGN §4: "1 gradient step per vector step"), once every task's ring holds the
 warm-up amount. ``total_steps`` counts environment steps over all tasks, as the paper's "samples".
+
+Around the loop, runs survive (``softmod/checkpoint.py``, ``softmod/runstate.py``): full checkpoints
+every ``checkpoint_interval`` steps and at the end; :func:`resume` continues bit-identically on CPU;
+SIGINT / SIGTERM stop after the current vector step with a checkpoint (:class:`RunInterrupted`); a
+non-finite loss, Q-value, gradient or parameter stops the run (:class:`DivergenceError`) or skips
+the update (``on_nonfinite="skip"``); a dead environment worker (``EnvWorkerError``) stops it with
+a checkpoint.
 """
 
 from __future__ import annotations
@@ -13,30 +20,42 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from softmod.buffer import MultiTaskReplay
-from softmod.checkpoint import save_weights
-from softmod.config import RunConfig, save_config
+from softmod.checkpoint import CheckpointWriteError, save_weights, write_checkpoint
+from softmod.config import RunConfig, to_dict
 from softmod.envs import make_env
+from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv
 from softmod.evaluate import EvalResult, evaluate
 from softmod.runlog import RunLogger
+from softmod.runstate import (
+    capture_rng,
+    first_nonfinite_parameter,
+    learner_state,
+    load_learner_state,
+    restore_rng,
+)
 from softmod.sac.agent import MultiTaskSAC
 from softmod.sac.losses import balance_weights
-from softmod.validation import check_run_dir, validate_config
+from softmod.training_support import (
+    DivergenceError,
+    RunInterrupted,
+    SkipGuard,
+    SkippedUpdate,
+    progress_bar,
+    stop_requests,
+)
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # environment RNG streams (fixed goals are shared by both)
+MAX_CONSECUTIVE_SKIPS = 100  # on_nonfinite="skip": give up after this many bad updates in a row
+MAX_PRINTED_EVENTS = 20  # faults / skipped updates printed one by one, then every 100th
+
+__all__ = ["DivergenceError", "RunInterrupted", "TrainResult", "Trainer", "train"]
 
 
 @dataclass(frozen=True)
@@ -70,138 +89,379 @@ def _crossed(step: int, stride: int, interval: int) -> bool:
     return step // interval > (step - stride) // interval
 
 
-def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("env steps · {task.fields[sps]} steps/s · success {task.fields[success]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not enabled,
-        refresh_per_second=4,
-    )
+def _env_state(env: MultiTaskVecEnv) -> dict[str, Any] | None:
+    """The env's state, or None (a resumed run then restarts the episodes): a dead worker, or an
+    env class without ``get_state``."""
+    try:
+        return env.get_state()
+    except (EnvWorkerError, NotImplementedError):
+        return None
+
+
+class Trainer:
+    """A run's live state (envs, agent, replay, logger, counters) and the loop that advances it.
+
+    Built fresh, or from a full checkpoint (``state``, ``replay``) for an exact resume.
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: Path,
+        names: list[str],
+        console: Console,
+        state: dict[str, Any] | None = None,
+        replay: dict[str, Any] | None = None,
+    ) -> None:
+        self.cfg, self.run_dir, self.console = cfg, Path(run_dir), console
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.device = device = resolve_device(cfg.device)
+        if cfg.torch_threads > 0:
+            torch.set_num_threads(cfg.torch_threads)
+        seed_everything(cfg.seed)
+        self.env = make_env(cfg.env, cfg.seed, TRAIN_STREAM)
+        self.eval_env = make_env(cfg.env, cfg.seed, EVAL_STREAM)
+        self.n_envs, n_tasks = self.env.num_envs, self.env.num_tasks
+        self.agent = MultiTaskSAC(cfg, self.env.obs_dim, self.env.act_dim, n_tasks, device)
+        self.replay = MultiTaskReplay(
+            n_tasks, cfg.sac.buffer_per_task, self.env.obs_dim, self.env.act_dim, device, cfg.seed
+        )
+        self.action_rng = np.random.default_rng([cfg.seed, 99])
+        self.task_ids = torch.as_tensor(self.env.task_ids, device=device)
+        self.batch_size = cfg.sac.batch_per_task * n_tasks
+        self.total_iterations = math.ceil(cfg.total_steps / self.n_envs)
+        self.skip_guard = SkipGuard(self.agent) if cfg.on_nonfinite == "skip" else None
+        # loop counters and the partial sums of the current log interval
+        self.it = self.updates = self.updates_since_log = 0
+        self.sums: dict[str, torch.Tensor] = {}
+        self.done_returns: list[float] = []
+        self.done_success: list[float] = []
+        self.ep_return, self.ep_hit = np.zeros(self.n_envs), np.zeros(self.n_envs, bool)
+        self.elapsed_before = 0.0  # seconds trained by earlier sessions of this run
+        self.last_log_step, self.last_log_elapsed = 0, 0.0
+        self.last_eval: EvalResult | None = None
+        self.best_success = -1.0
+        self.faults = self.skipped = self.consecutive_skips = 0
+        self.last_checkpoint: Path | None = None
+        if state is None:
+            self.obs = self.env.reset()
+        else:
+            self._restore(state, replay or {})
+        self.logger = RunLogger(self.run_dir, names, None if state is None else self.step)
+        self.session_start = time.perf_counter()
+
+    @property
+    def step(self) -> int:
+        """Environment steps done."""
+        return self.it * self.n_envs
+
+    def elapsed(self) -> float:
+        """Training seconds over all sessions of the run."""
+        return self.elapsed_before + time.perf_counter() - self.session_start
+
+    # ------------------------------------------------------------------------------ the loop
+    def iteration(self) -> None:
+        """One vector step, its replay rows and (after the warm-up) one gradient step."""
+        env, replay = self.env, self.replay
+        # act: uniform random actions until every task has its warm-up transitions
+        if replay.min_size() < self.cfg.sac.warmup_per_task:
+            action = self.action_rng.uniform(-1.0, 1.0, (self.n_envs, env.act_dim))
+            action = action.astype(np.float32)
+        else:
+            obs_t = torch.as_tensor(self.obs, device=self.device)
+            action = self.agent.policy.act(obs_t, self.task_ids, deterministic=False).cpu().numpy()
+        res = env.step(action)
+        # store the REAL next observation (final_obs), not the auto-reset one; a time-limit
+        # truncation is stored as non-terminal so the Q target bootstraps through it. An env that
+        # faulted was reset: its transition is dropped and its episode is not counted.
+        ok = np.ones(self.n_envs, bool) if res.fault is None else ~res.fault
+        replay.add(
+            *(
+                x[ok]
+                for x in (res.task_ids, self.obs, action, res.reward, res.final_obs, res.terminated)
+            )
+        )
+        self.ep_return += res.reward
+        self.ep_hit |= res.success > 0
+        ended = res.truncated | res.terminated
+        if ended.any():
+            counted = ended & ok
+            self.done_returns.extend(self.ep_return[counted].tolist())
+            self.done_success.extend(self.ep_hit[counted].astype(float).tolist())
+            self.ep_return[ended], self.ep_hit[ended] = 0.0, False
+        if res.fault is not None:
+            self._report_faults(res.fault)
+        self.obs = res.obs
+        if replay.min_size() >= self.cfg.sac.warmup_per_task:
+            self._update()
+        self.it += 1
+
+    def _update(self) -> None:
+        batch = self.replay.sample(self.batch_size)
+        try:
+            metrics = self.agent.update(batch)
+        except SkippedUpdate as skip:
+            self.skipped += 1
+            self.consecutive_skips += 1
+            if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+                raise self._divergence(
+                    f"{skip.quantity} in {MAX_CONSECUTIVE_SKIPS} updates in a row"
+                ) from None
+            if self.skipped <= MAX_PRINTED_EVENTS or self.skipped % 100 == 0:
+                self.console.print(
+                    f"[yellow]step {self.step + self.n_envs:,}: non-finite "
+                    f"{skip.quantity}, update skipped ({self.skipped} so far)"
+                )
+            return
+        values = torch.stack(list(metrics.values()))
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):  # one sync per update
+            bad = int((~finite).nonzero()[0])
+            name = list(metrics)[bad]
+            raise self._divergence(f"{name} ({float(values[bad])})")
+        self.consecutive_skips = 0
+        for k, v in metrics.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.updates += 1
+        self.updates_since_log += 1
+
+    def _divergence(self, what: str, step: int | None = None) -> DivergenceError:
+        step = self.step + self.n_envs if step is None else step  # default: the step being done
+        return DivergenceError(step, what, self.last_checkpoint, self.run_dir)
+
+    def _report_faults(self, fault: np.ndarray) -> None:
+        reasons = getattr(self.env, "fault_reasons", {})
+        for i in np.flatnonzero(fault):
+            self.faults += 1
+            if self.faults <= MAX_PRINTED_EVENTS or self.faults % 100 == 0:
+                task = self.env.task_names[int(self.env.task_ids[i])]
+                why = reasons.get(int(i), "fault")
+                self.console.print(
+                    f"[yellow]step {self.step + self.n_envs:,}: environment fault in {task} "
+                    f"({why}); that environment was reset ({self.faults} faults so far)"
+                )
+
+    def log_row(self) -> None:
+        """One row of train.csv / TensorBoard: the means since the last row."""
+        now, step = self.elapsed(), self.step
+        row: dict[str, float] = {
+            "time_s": now,
+            "train/steps_per_s": (step - self.last_log_step)
+            / max(now - self.last_log_elapsed, 1e-9),
+            "train/updates": self.updates,
+            "env/faults": self.faults,
+            "train/skipped_updates": self.skipped,
+        }
+        if self.done_returns:
+            row["train/episode_return"] = float(np.mean(self.done_returns))
+            row["train/episode_success"] = float(np.mean(self.done_success))
+        for k, v in self.sums.items():
+            row[k] = float(v) / max(self.updates_since_log, 1)
+        log_alpha = self.agent.log_alpha.detach()
+        weights = balance_weights(log_alpha).cpu().numpy()
+        for i, name in enumerate(self.logger.task_names):
+            row[f"alpha/{name}"] = float(log_alpha[i].exp())
+            row[f"balance/{name}"] = float(weights[i])
+        self.logger.log_train(step, row)
+        self.done_returns.clear()
+        self.done_success.clear()
+        self.sums, self.updates_since_log = {}, 0
+        self.last_log_step, self.last_log_elapsed = step, now
+        self.last_sps = row["train/steps_per_s"]
+
+    def evaluate(self) -> EvalResult:
+        """Periodic evaluation; a new best mean success writes ``checkpoints/best.pt``."""
+        result = evaluate(self.agent.policy, self.eval_env, self.cfg.eval_episodes, self.device)
+        self.logger.log_eval(self.step, {"time_s": self.elapsed(), **result.metrics()})
+        self.last_eval = result
+        if result.mean_success > self.best_success:
+            self.best_success = result.mean_success
+            save_weights(
+                self.agent, self.ckpt_dir / "best.pt", self.step, success=result.mean_success
+            )
+        return result
+
+    def run(self, progress: bool = True, stop_at: int | None = None) -> TrainResult:
+        """Train to ``total_steps``; ``stop_at``: stop as if interrupted after that many steps."""
+        cfg, n = self.cfg, self.n_envs
+        try:
+            with stop_requests() as stop, progress_bar(self.console, progress) as bar:
+                task = bar.add_task(
+                    "train",
+                    total=self.total_iterations * n,
+                    completed=self.step,
+                    sps="-",
+                    success="-",
+                )
+                while self.it < self.total_iterations:
+                    try:
+                        self.iteration()
+                        step, last = self.step, self.it == self.total_iterations
+                        if _crossed(step, n, cfg.log_interval) or last:
+                            self.log_row()
+                            bar.update(task, sps=f"{self.last_sps:.0f}")
+                        if _crossed(step, n, cfg.eval_interval) or last:
+                            success = self.evaluate().mean_success
+                            bar.update(task, success=f"{success:.0%}")
+                    except EnvWorkerError as err:
+                        path = self._saved_now() or self.save(envs=False)
+                        raise EnvWorkerError(
+                            f"{str(err).splitlines()[0]}; checkpoint at step {self.step:,} saved "
+                            f"to {path} (its episodes restart); continue with softmod train "
+                            f"--resume {self.run_dir}"
+                        ) from None
+                    if last:
+                        self.save()
+                    elif _crossed(step, n, cfg.checkpoint_interval):
+                        try:
+                            self.save()
+                        except CheckpointWriteError as err:  # try again at the next interval
+                            self.console.print(f"[red]warning: {err}")
+                    bar.update(task, completed=step)
+                    stopping = stop.signum is not None or (stop_at is not None and step >= stop_at)
+                    if stopping and not last:
+                        path = self._saved_now() or self.save()
+                        raise RunInterrupted(step, path, self.run_dir, stop.signum)
+            return self.finish()
+        finally:
+            self.close()
+
+    def _saved_now(self) -> Path | None:
+        """The checkpoint of the current step, if one was written already."""
+        last = self.last_checkpoint
+        return last if last is not None and last.name == f"step-{self.step:012d}.pt" else None
+
+    def finish(self) -> TrainResult:
+        """Write final.pt and final_eval.json; print the summary line."""
+        assert self.last_eval is not None
+        save_weights(self.agent, self.ckpt_dir / "final.pt", step=self.step)
+        final_json = json.dumps(self.last_eval.to_json(), indent=2) + "\n"
+        (self.run_dir / "final_eval.json").write_text(final_json)
+        wall = self.elapsed()
+        self.console.print(
+            f"done: {self.step:,} env steps, {self.updates:,} updates in {wall:.0f} s; final "
+            f"success {self.last_eval.mean_success:.1%} ({self.cfg.eval_episodes} episodes per "
+            f"task); {self.faults} environment faults, {self.skipped} skipped updates"
+        )
+        counts = self.agent.parameter_counts()
+        return TrainResult(self.run_dir, self.step, self.updates, wall, self.last_eval, counts)
+
+    def close(self) -> None:
+        """Close the logger and the environments."""
+        self.logger.close()
+        self.env.close()
+        self.eval_env.close()
+
+    # ------------------------------------------------------------------------- checkpoints
+    def save(self, envs: bool = True) -> Path:
+        """Write a full checkpoint of the current step (never one with non-finite weights)."""
+        bad = first_nonfinite_parameter(self.agent)
+        if bad is not None:
+            raise self._divergence(f"parameter {bad}", self.step)
+        last_eval = self.last_eval
+        loop = {
+            "it": self.it,
+            "updates": self.updates,
+            "updates_since_log": self.updates_since_log,
+            "sums": {k: v.detach().cpu() for k, v in self.sums.items()},
+            "done_returns": list(self.done_returns),
+            "done_success": list(self.done_success),
+            "ep_return": torch.from_numpy(self.ep_return.copy()),
+            "ep_hit": torch.from_numpy(self.ep_hit.copy()),
+            "obs": torch.from_numpy(np.array(self.obs, np.float32)),
+            "elapsed": self.elapsed(),
+            "last_log_step": self.last_log_step,
+            "last_log_elapsed": self.last_log_elapsed,
+            "best_success": self.best_success,
+            "last_eval": None
+            if last_eval is None
+            else {
+                "success": last_eval.success.tolist(),
+                "returns": last_eval.returns.tolist(),
+                "episodes": last_eval.episodes,
+            },
+            "faults": self.faults,
+            "skipped": self.skipped,
+            "action_rng": self.action_rng.bit_generator.state,
+        }
+        state = {
+            **learner_state(self.agent),
+            "loop": loop,
+            "rng": capture_rng(),
+            "env": _env_state(self.env) if envs else None,
+            "eval_env": _env_state(self.eval_env) if envs else None,
+            "config": to_dict(self.cfg),
+        }
+        path = write_checkpoint(
+            self.ckpt_dir, self.step, state, self.replay.state_dict(), self.cfg.keep_checkpoints
+        )
+        self.last_checkpoint = path
+        return path
+
+    def _restore(self, state: dict[str, Any], replay: dict[str, Any]) -> None:
+        load_learner_state(self.agent, state)
+        self.replay.load_state_dict(replay)
+        loop = state["loop"]
+        self.it, self.updates = int(loop["it"]), int(loop["updates"])
+        self.updates_since_log = int(loop["updates_since_log"])
+        self.sums = {k: v.to(self.device) for k, v in loop["sums"].items()}
+        self.done_returns, self.done_success = (
+            list(loop["done_returns"]),
+            list(loop["done_success"]),
+        )
+        self.elapsed_before = float(loop["elapsed"])
+        self.last_log_step = int(loop["last_log_step"])
+        self.last_log_elapsed = float(loop["last_log_elapsed"])
+        self.best_success = float(loop["best_success"])
+        if loop["last_eval"] is not None:
+            e = loop["last_eval"]
+            self.last_eval = EvalResult(
+                list(self.env.task_names),
+                np.array(e["success"]),
+                np.array(e["returns"]),
+                int(e["episodes"]),
+            )
+        self.faults, self.skipped = int(loop["faults"]), int(loop["skipped"])
+        self.action_rng.bit_generator.state = loop["action_rng"]
+        restore_rng(state["rng"])
+        if state["env"] is None:  # saved after a worker died: the episodes start again
+            self.obs = self.env.reset()
+        else:
+            self.env.set_state(state["env"])
+            self.obs = loop["obs"].numpy().copy()
+            self.ep_return = loop["ep_return"].numpy().copy()
+            self.ep_hit = loop["ep_hit"].numpy().copy()
+        if state["eval_env"] is not None:
+            self.eval_env.set_state(state["eval_env"])
 
 
 def train(
-    cfg: RunConfig, run_dir: Path, progress: bool = True, console: Console | None = None
+    cfg: RunConfig,
+    run_dir: Path,
+    progress: bool = True,
+    console: Console | None = None,
+    stop_at: int | None = None,
 ) -> TrainResult:
-    """Train one multi-task SAC agent as ``cfg`` says; write everything under ``run_dir``."""
+    """Train one multi-task SAC agent as ``cfg`` says; write everything under ``run_dir``.
+
+    ``stop_at``: stop as a signal would after that many environment steps (a checkpoint, then
+    :class:`RunInterrupted`); :func:`softmod.resume.resume` continues the run.
+    """
+    from softmod.config import save_config
+    from softmod.validation import check_run_dir, validate_config
+
     console = console or Console(stderr=True)
     names = validate_config(cfg)  # every option checked before anything is built
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
-    device = resolve_device(cfg.device)
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
-    seed_everything(cfg.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.json")
-
-    env = make_env(cfg.env, cfg.seed, TRAIN_STREAM)
-    eval_env = make_env(cfg.env, cfg.seed, EVAL_STREAM)
-    n_envs, n_tasks = env.num_envs, env.num_tasks
-    agent = MultiTaskSAC(cfg, env.obs_dim, env.act_dim, n_tasks, device)
-    counts = agent.parameter_counts()
+    trainer = Trainer(cfg, run_dir, names, console)
+    counts = trainer.agent.parameter_counts()
     (run_dir / "params.json").write_text(json.dumps(counts, indent=2) + "\n")
     console.print(
         f"[bold]softmod[/] {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} "
-        f"({n_tasks} tasks, horizon {cfg.env.horizon}), device {device}, "
+        f"({trainer.env.num_tasks} tasks, horizon {cfg.env.horizon}), device {trainer.device}, "
         f"parameters: policy {counts['policy']:,}, Q-function {counts['q']:,} (x2) -> {run_dir}"
     )
-    replay = MultiTaskReplay(
-        n_tasks, cfg.sac.buffer_per_task, env.obs_dim, env.act_dim, device, seed=cfg.seed
-    )
-    logger = RunLogger(run_dir, names)
-    action_rng = np.random.default_rng([cfg.seed, 99])
-    batch_size = cfg.sac.batch_per_task * n_tasks
-    warmup = cfg.sac.warmup_per_task
-    total_vec_steps = math.ceil(cfg.total_steps / n_envs)
-    task_ids = torch.as_tensor(env.task_ids, device=device)
-
-    obs = env.reset()
-    ep_return, ep_hit = np.zeros(n_envs), np.zeros(n_envs, bool)
-    done_returns: list[float] = []
-    done_success: list[float] = []
-    sums: dict[str, torch.Tensor] = {}
-    updates, updates_since_log = 0, 0
-    start = last_log_time = time.perf_counter()
-    last_log_step = 0
-    last_eval: EvalResult | None = None
-
-    with _progress(console, progress) as bar:
-        bar_task = bar.add_task("train", total=total_vec_steps * n_envs, sps="-", success="-")
-        for it in range(1, total_vec_steps + 1):
-            # act: uniform random actions until every task has its warm-up transitions
-            if replay.min_size() < warmup:
-                action = action_rng.uniform(-1.0, 1.0, (n_envs, env.act_dim)).astype(np.float32)
-            else:
-                obs_t = torch.as_tensor(obs, device=device)
-                action = agent.policy.act(obs_t, task_ids, deterministic=False).cpu().numpy()
-            res = env.step(action)
-            # store the REAL next observation (final_obs), not the auto-reset one; a time-limit
-            # truncation is stored as non-terminal so the Q target bootstraps through it
-            replay.add(res.task_ids, obs, action, res.reward, res.final_obs, res.terminated)
-            ep_return += res.reward
-            ep_hit |= res.success > 0
-            ended = res.truncated | res.terminated
-            if ended.any():
-                done_returns.extend(ep_return[ended].tolist())
-                done_success.extend(ep_hit[ended].astype(float).tolist())
-                ep_return[ended], ep_hit[ended] = 0.0, False
-            obs = res.obs
-
-            if replay.min_size() >= warmup:
-                metrics = agent.update(replay.sample(batch_size))
-                for k, v in metrics.items():
-                    sums[k] = sums[k] + v if k in sums else v
-                updates += 1
-                updates_since_log += 1
-
-            step = it * n_envs
-            last = it == total_vec_steps
-            if _crossed(step, n_envs, cfg.log_interval) or last:
-                now = time.perf_counter()
-                row: dict[str, float] = {
-                    "time_s": now - start,
-                    "train/steps_per_s": (step - last_log_step) / max(now - last_log_time, 1e-9),
-                    "train/updates": updates,
-                }
-                if done_returns:
-                    row["train/episode_return"] = float(np.mean(done_returns))
-                    row["train/episode_success"] = float(np.mean(done_success))
-                for k, v in sums.items():
-                    row[k] = float(v) / max(updates_since_log, 1)
-                log_alpha = agent.log_alpha.detach()
-                weights = balance_weights(log_alpha).cpu().numpy()
-                for i, name in enumerate(names):
-                    row[f"alpha/{name}"] = float(log_alpha[i].exp())
-                    row[f"balance/{name}"] = float(weights[i])
-                logger.log_train(step, row)
-                bar.update(bar_task, sps=f"{row['train/steps_per_s']:.0f}")
-                done_returns.clear()
-                done_success.clear()
-                sums, updates_since_log = {}, 0
-                last_log_step, last_log_time = step, now
-            if _crossed(step, n_envs, cfg.eval_interval) or last:
-                last_eval = evaluate(agent.policy, eval_env, cfg.eval_episodes, device)
-                logger.log_eval(
-                    step, {"time_s": time.perf_counter() - start, **last_eval.metrics()}
-                )
-                bar.update(bar_task, success=f"{last_eval.mean_success:.0%}")
-            bar.update(bar_task, completed=step)
-
-    wall = time.perf_counter() - start
-    assert last_eval is not None
-    save_weights(agent, run_dir / "checkpoints" / "final.pt", step=total_vec_steps * n_envs)
-    (run_dir / "final_eval.json").write_text(json.dumps(last_eval.to_json(), indent=2) + "\n")
-    logger.close()
-    env.close()
-    eval_env.close()
-    console.print(
-        f"done: {total_vec_steps * n_envs:,} env steps, {updates:,} updates in {wall:.0f} s; "
-        f"final success {last_eval.mean_success:.1%} ({cfg.eval_episodes} episodes per task)"
-    )
-    return TrainResult(run_dir, total_vec_steps * n_envs, updates, wall, last_eval, counts)
+    return trainer.run(progress, stop_at)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+
+
+class EnvWorkerError(RuntimeError):
+    """An environment worker process died or stopped answering.
+
+    Vector envs that step their environments in other processes raise it (never hang); the training
+    loop catches it, writes a checkpoint and stops with a one-line message.
+    """
 
 
 class StepResult(NamedTuple):
@@ -18,6 +26,10 @@ class StepResult(NamedTuple):
     success: np.ndarray  # (N,) float32: the success flag of this step (0/1)
     final_obs: np.ndarray  # (N, obs_dim) float32: the real next observation (before auto-reset)
     task_ids: np.ndarray  # (N,) int64: the task index of each environment
+    # (N,) bool: this env raised or went non-finite (a MuJoCo instability); it was reset, ``obs`` is
+    # its new first observation, ``truncated`` is set and the transition must not be learned from.
+    # None: no fault in this step.
+    fault: np.ndarray | None = None
 
 
 class MultiTaskVecEnv(abc.ABC):
@@ -52,6 +64,18 @@ class MultiTaskVecEnv(abc.ABC):
     @abc.abstractmethod
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply actions (N, act_dim) in [-1, 1]; environments at the horizon reset themselves."""
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where the envs are: every RNG state and the
+        running episodes. Values are tensors, numbers, strings, None, or lists / tuples / dicts of
+        them (a checkpoint loads them with ``torch.load(weights_only=True)``; no NumPy arrays).
+        A worker-process env whose worker died raises :class:`EnvWorkerError`."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_state()")
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`get_state` result (the env was built with the same config and seed);
+        the next :meth:`step` continues the saved episodes. Do not call :meth:`reset` after it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement set_state()")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (worker processes, simulators)."""

@@ -17,13 +17,24 @@ Departure from ``metaworld.MT10()``: that class draws 50 configurations per task
 
 The horizon (default 150, the paper's; at most 500, Meta-World's ``max_path_length``) is enforced
 here: an episode is truncated after ``horizon`` steps and the env reset.
+
+Faults: an exception in one env's ``step``, a non-finite observation or reward, or a MuJoCo
+instability warning (``mjWARN_BADQACC``: MuJoCo reset the simulation itself) resets that env alone;
+the step reports it in ``StepResult.fault`` and the run goes on.
+
+Exact state (:meth:`MetaWorldMultiTaskEnv.get_state`): each env's RNG state just before its last
+reset plus the actions since. Restoring resets the env from that RNG state and replays the actions;
+MuJoCo is deterministic, so the simulator ends in the identical state (at most one horizon of
+steps per env).
 """
 
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import numpy as np
+import torch
 
 from softmod.config import MAX_HORIZON, EnvConfig
 from softmod.envs.base import MultiTaskVecEnv, StepResult
@@ -59,6 +70,13 @@ def benchmark_task_names(cfg: EnvConfig) -> list[str]:
 
 def _seed_int(*words: int) -> int:
     return int(np.random.SeedSequence(list(words)).generate_state(1)[0])
+
+
+def _bad_qacc_count(env: Any) -> int:
+    """How often MuJoCo found this env's accelerations non-finite and reset it (a warning count)."""
+    import mujoco
+
+    return int(env.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number)
 
 
 def _task(task_cls: type, name: str, env_cls: type, rand_vec: np.ndarray) -> object:
@@ -101,13 +119,57 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         self.act_dim = int(self.envs[0].action_space.shape[0])
         self.t = np.zeros(len(names), np.int64)
         self._obs = np.zeros((len(names), self.obs_dim), np.float32)
+        self._rng_at_reset: list[dict | None] = [None] * len(names)
+        self._actions: list[list[np.ndarray]] = [[] for _ in names]
+        self.faults = 0  # environment faults so far (each reset its env)
+        self.fault_reasons: dict[int, str] = {}  # env index -> what went wrong, last step only
+
+    def _reset_one(self, i: int) -> np.ndarray:
+        env = self.envs[i]
+        self._rng_at_reset[i] = env.np_random.bit_generator.state
+        self._actions[i] = []
+        return env.reset()[0]
 
     def reset(self) -> np.ndarray:
         """Reset every task's environment."""
-        for i, env in enumerate(self.envs):
-            self._obs[i] = env.reset()[0]
+        for i in range(len(self.envs)):
+            self._obs[i] = self._reset_one(i)
         self.t[:] = 0
         return self._obs.copy()
+
+    def get_state(self) -> dict[str, Any]:
+        """Per env: the RNG state before its last reset and the actions since (see module doc)."""
+        return {
+            "t": self.t.tolist(),
+            "faults": self.faults,
+            "envs": [
+                {
+                    "rng_at_reset": self._rng_at_reset[i],
+                    "rng": env.np_random.bit_generator.state,
+                    "actions": torch.as_tensor(np.array(self._actions[i], np.float32)).reshape(
+                        -1, self.act_dim
+                    ),
+                }
+                for i, env in enumerate(self.envs)
+            ],
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Reset each env from its saved RNG state and replay its saved actions."""
+        if len(state["envs"]) != len(self.envs):
+            raise ValueError(f"saved state holds {len(state['envs'])} envs, not {len(self.envs)}")
+        for i, (env, saved) in enumerate(zip(self.envs, state["envs"], strict=True)):
+            if saved["rng_at_reset"] is None:
+                raise ValueError(f"env {self.task_names[i]} was never reset in the saved state")
+            env.np_random.bit_generator.state = saved["rng_at_reset"]
+            self._obs[i] = self._reset_one(i)
+            for a in saved["actions"].numpy():
+                self._obs[i] = env.step(a)[0]
+                self._actions[i].append(a.copy())
+            if env.np_random.bit_generator.state != saved["rng"]:
+                raise ValueError(f"env {self.task_names[i]} did not replay to its saved RNG state")
+        self.t = np.asarray(state["t"], np.int64)
+        self.faults = int(state["faults"])
 
     def current_configs(self) -> list[np.ndarray]:
         """The object/goal configuration (``rand_vec``) each env is running now (sizes differ)."""
@@ -122,12 +184,31 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         actions = np.clip(np.asarray(actions, np.float32), -1.0, 1.0)
         self.t += 1
         truncated = self.t >= self.horizon
+        fault = np.zeros(n, bool)
+        self.fault_reasons = {}
         for i, env in enumerate(self.envs):
-            obs, r, _, _, info = env.step(actions[i])
+            reason = None
+            try:
+                bad_qacc = _bad_qacc_count(env)
+                obs, r, _, _, info = env.step(actions[i])
+                if not (np.isfinite(obs).all() and np.isfinite(r)):
+                    reason = "non-finite observation or reward"
+                elif _bad_qacc_count(env) > bad_qacc:
+                    reason = "MuJoCo instability (bad qacc: the simulator reset itself)"
+            except Exception as err:  # one env's failure must not end the run
+                reason = f"{type(err).__name__}: {err}"
+            if reason is not None:
+                fault[i], truncated[i] = True, True
+                self.faults += 1
+                self.fault_reasons[i] = reason
+                final_obs[i] = self._obs[i]  # not learned from (the transition is dropped)
+                self._obs[i] = self._reset_one(i)
+                continue
+            self._actions[i].append(actions[i].copy())
             final_obs[i] = obs
             reward[i] = r
             success[i] = float(info["success"])
-            self._obs[i] = env.reset()[0] if truncated[i] else obs
+            self._obs[i] = self._reset_one(i) if truncated[i] else obs
         self.t[truncated] = 0
         return StepResult(
             obs=self._obs.copy(),
@@ -137,6 +218,7 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             success=success,
             final_obs=final_obs,
             task_ids=self.task_ids,
+            fault=fault if fault.any() else None,
         )
 
     def close(self) -> None:

@@ -10,11 +10,16 @@ different tasks need opposite actions, and only a task-conditioned policy can so
 - Success: ``||pos - goal|| < 0.15`` at a step (an episode succeeds if it does at any step).
 - ``fixed``: each task starts every episode from the same position (drawn once from the seed);
   ``conditioned``: a new start position at every reset, from the environment's seeded RNG.
+- Faults: a row whose action is not finite (its position would go non-finite) is reset alone and
+  flagged in ``StepResult.fault``, like a MuJoCo instability in a Meta-World env.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import torch
 
 from softmod.envs.base import MultiTaskVecEnv, StepResult
 
@@ -63,16 +68,34 @@ class ToyMultiTaskEnv(MultiTaskVecEnv):
         self.t[:] = 0
         return self.pos.copy()
 
+    def get_state(self) -> dict[str, Any]:
+        """The start-position RNG and the running episodes (positions, step counts)."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "pos": torch.from_numpy(self.pos.copy()),
+            "t": self.t.tolist(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`get_state` result."""
+        self.rng.bit_generator.state = state["rng"]
+        self.pos = state["pos"].numpy().astype(np.float32).copy()
+        self.t = np.asarray(state["t"], np.int64)
+
     def step(self, actions: np.ndarray) -> StepResult:
         """Move every point mass; reset the ones that reached the horizon."""
         a = np.clip(np.asarray(actions, np.float32), -1.0, 1.0)
         self.pos = np.clip(self.pos + STEP_SIZE * a, -1.0, 1.0)
         self.t += 1
+        fault = ~np.isfinite(self.pos).all(axis=1)
         dist = np.linalg.norm(self.pos - self.goal, axis=1)
         success = (dist < SUCCESS_RADIUS).astype(np.float32)
         reward = (5.0 * np.maximum(0.0, 1.0 - dist) + 5.0 * success).astype(np.float32)
+        if fault.any():  # a non-finite row: report it, zero its outputs, reset it below
+            success[fault], reward[fault] = 0.0, 0.0
+            self.pos[fault] = 0.0
         final_obs = self.pos.copy()
-        truncated = self.t >= self.horizon
+        truncated = (self.t >= self.horizon) | fault
         if truncated.any():
             start = self._start(self.num_envs)
             self.pos = np.where(truncated[:, None], start, self.pos)
@@ -85,4 +108,5 @@ class ToyMultiTaskEnv(MultiTaskVecEnv):
             success=success,
             final_obs=final_obs,
             task_ids=self.task_ids,
+            fault=fault if fault.any() else None,
         )

@@ -1,0 +1,124 @@
+"""``softmod train --resume RUN_DIR``: continue a run from its newest good full checkpoint.
+
+On CPU a resumed run is bit-identical to one that never stopped: the checkpoint holds every
+parameter, optimiser moment, RNG state (Python, NumPy, PyTorch, each environment), the replay
+rings, the counters and the partial sums of the current log interval. The CSV and TensorBoard logs
+are cut back to the checkpoint's step first (see ``softmod/runlog.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from softmod.checkpoint import CheckpointError, load_latest_checkpoint
+from softmod.config import RunConfig, config_from_dict, load_config, to_dict
+from softmod.runstate import RESUMABLE_CHANGES, resumed_config
+from softmod.train import Trainer, TrainResult
+from softmod.validation import ConfigError, validate_config
+
+
+def _check_same_run(cfg: RunConfig, saved: dict[str, Any], path: Path) -> None:
+    """The checkpoint must come from the run ``config.json`` describes."""
+    try:
+        ckpt_cfg = config_from_dict(saved)
+    except Exception as err:
+        raise CheckpointError(f"cannot read the config stored in {path}: {err}") from None
+    a, b = _flat(to_dict(cfg)), _flat(to_dict(ckpt_cfg))
+    for key in a.keys() | b.keys():
+        if key.split(".")[0] not in RESUMABLE_CHANGES and a.get(key) != b.get(key):
+            raise ConfigError(
+                f"--resume: config.json's {key} {a.get(key)!r} differs from {b.get(key)!r} stored "
+                f"in {path}; the directory holds an incompatible run"
+            )
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """A run directory's ``config.json``; a missing or unreadable one is a ConfigError."""
+    cfg_path = Path(run_dir) / "config.json"
+    if not cfg_path.exists():
+        raise ConfigError(
+            f"--resume {str(run_dir)!r}: not a softmod run directory (no config.json)"
+        )
+    try:
+        return load_config(cfg_path)
+    except Exception as err:
+        raise ConfigError(f"--resume: cannot read {cfg_path}: {err}") from None
+
+
+def resume(
+    run_dir: Path,
+    changes: dict[str, Any] | None = None,
+    progress: bool = True,
+    console: Console | None = None,
+    stop_at: int | None = None,
+) -> TrainResult:
+    """Continue the run in ``run_dir`` from its newest loadable full checkpoint.
+
+    ``changes``: config fields to change, only those in ``RESUMABLE_CHANGES`` (e.g. a larger
+    ``total_steps``); anything else is a ConfigError. A checkpoint that does not load (truncated,
+    corrupted, holding a pickled object) is reported, renamed ``*.bad``; the previous one is used.
+    """
+    console = console or Console(stderr=True)
+    run_dir = Path(run_dir)
+    cfg = resumed_config(load_run_config(run_dir), changes or {})
+    names = validate_config(cfg)  # every option checked before anything is built
+    if not os.access(run_dir, os.W_OK):
+        raise ConfigError(f"--resume {str(run_dir)!r}: the run directory is not writable")
+    path, state, replay = load_latest_checkpoint(
+        run_dir / "checkpoints", lambda msg: console.print(f"[yellow]warning: {msg}")
+    )
+    _check_same_run(cfg, state["config"], path)
+    step = int(state["step"])
+    if cfg.total_steps <= step:
+        raise ConfigError(
+            f"--resume: the run is complete at step {step:,} (--total-steps {cfg.total_steps:,}); "
+            f"pass a larger --total-steps to continue it"
+        )
+    if cfg != load_config(run_dir / "config.json"):  # the new total steps etc., written atomically
+        tmp = run_dir / "config.json.tmp"
+        tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+        os.replace(tmp, run_dir / "config.json")
+    try:
+        trainer = Trainer(cfg, run_dir, names, console, state, replay)
+    except (KeyError, RuntimeError, ValueError) as err:  # shapes, missing entries
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot restore {path}: {first}") from None
+    trainer.last_checkpoint = path
+    best = run_dir / "checkpoints" / "best.pt"
+    if best.exists():  # a best evaluation written after the checkpoint still counts
+        try:
+            from softmod.checkpoint import load_file
+
+            trainer.best_success = max(trainer.best_success, float(load_file(best)["success"]))
+        except (CheckpointError, KeyError):
+            pass
+    console.print(
+        f"[bold]softmod[/] resuming {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} from "
+        f"{path} (step {step:,} of {cfg.total_steps:,}) -> {run_dir}"
+    )
+    return trainer.run(progress, stop_at)
+
+
+def config_changes(cfg: RunConfig, base: RunConfig) -> dict[str, Any]:
+    """The top-level config fields where ``cfg`` differs from ``base``."""
+    return {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(cfg)
+        if getattr(cfg, f.name) != getattr(base, f.name)
+    }
