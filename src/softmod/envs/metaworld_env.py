@@ -22,6 +22,7 @@ here: an episode is truncated after ``horizon`` steps and the env reset.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -69,7 +70,11 @@ def _task(task_cls: type, name: str, env_cls: type, rand_vec: np.ndarray) -> obj
 class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
     """One Meta-World environment per task, stepped in this process as one vector."""
 
-    def __init__(self, cfg: EnvConfig, seed: int, stream: int = 0) -> None:
+    def __init__(
+        self, cfg: EnvConfig, seed: int, stream: int = 0, indices: Sequence[int] | None = None
+    ) -> None:
+        """Build the benchmark's envs; ``indices`` (subprocess workers) builds only those tasks,
+        each seeded exactly as in the full vector, and ``task_ids`` lists them."""
         from metaworld.types import Task
 
         if not 1 <= cfg.horizon <= MAX_HORIZON:
@@ -77,11 +82,13 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         names = benchmark_task_names(cfg)
         classes = _env_dict().ALL_V3_ENVIRONMENTS
         self.task_names = names
-        self.task_ids = np.arange(len(names), dtype=np.int64)
+        keep = range(len(names)) if indices is None else sorted(set(indices))
+        self.task_ids = np.asarray(keep, dtype=np.int64)
         self.horizon = cfg.horizon
         self.goals = cfg.goals
         self.envs = []
-        for i, name in enumerate(names):
+        for i in self.task_ids.tolist():
+            name = names[i]
             cls = classes[name]
             env = cls(reward_function_version=cfg.reward_version)
             # The fixed configuration depends on (seed, task) only: the same for training and
@@ -99,8 +106,8 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             self.envs.append(env)
         self.obs_dim = int(self.envs[0].observation_space.shape[0])
         self.act_dim = int(self.envs[0].action_space.shape[0])
-        self.t = np.zeros(len(names), np.int64)
-        self._obs = np.zeros((len(names), self.obs_dim), np.float32)
+        self.t = np.zeros(len(self.envs), np.int64)
+        self._obs = np.zeros((len(self.envs), self.obs_dim), np.float32)
 
     def reset(self) -> np.ndarray:
         """Reset every task's environment."""
