@@ -35,7 +35,8 @@ def test_mt10_synchronous_workers_give_the_in_process_transitions() -> None:
     env = make_env(EnvConfig(**{**cfg.__dict__, "workers": 2}), seed=5, stream=0)
     try:
         assert isinstance(env, SubprocMultiTaskEnv)
-        assert len(env.assignment) == 2 and sorted(sum(env.assignment, [])) == list(range(10))
+        assert len(env.assignment) == 2
+        assert sorted(i for b in env.assignment for i in b) == list(range(10))
         assert (env.num_envs, env.num_tasks, env.obs_dim, env.act_dim) == (10, 10, 39, 4)
         assert np.array_equal(env.reset(), ref.reset())
         rng = np.random.default_rng(0)
@@ -73,7 +74,7 @@ def reach(monkeypatch: pytest.MonkeyPatch) -> SubprocMultiTaskEnv:
     cls = env_dict.ALL_V3_ENVIRONMENTS["reach-v3"]
     original = cls.step
 
-    def faulty_step(self, action):  # noqa: ANN001, ANN202 - test double
+    def faulty_step(self, action):
         if action[0] == FAULT:
             raise RuntimeError("injected fault")
         return original(self, action)

@@ -43,7 +43,6 @@ import numpy as np
 from softmod.config import EnvConfig
 from softmod.envs.base import MultiTaskVecEnv, StepResult
 
-
 OBS_DIM, ACT_DIM = 39, 4  # every Meta-World v3 task (checked by each worker after building)
 
 
@@ -150,7 +149,7 @@ def _views(buf: memoryview, n: int, obs_dim: int, act_dim: int) -> dict[str, np.
 
 # ----------------------------------------------------------------------------- worker side
 def _step_worker(env: Any, v: dict[str, np.ndarray], rows: np.ndarray) -> None:
-    """Step this worker's envs; same arithmetic as ``MetaWorldMultiTaskEnv.step``, per-env faults."""
+    """Step this worker's envs as ``MetaWorldMultiTaskEnv.step`` does, with per-env faults."""
     actions = np.clip(np.asarray(v["action"][rows], np.float32), -1.0, 1.0)
     env.t += 1
     truncated = env.t >= env.horizon
