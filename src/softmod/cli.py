@@ -177,10 +177,15 @@ def run_eval(args: EvalArgs) -> None:
     Console(stderr=True).print(f"wrote {out}")
 
 
+# ----------------------------------------------------------------------------- bench (issue 6)
+from softmod.bench import BenchArgs  # noqa: E402 - kept in its own block
+
+# ----------------------------------------------------------------------------- subcommands
 Command = (
     Annotated[TrainArgs, tyro.conf.subcommand("train")]
     | Annotated[EvalArgs, tyro.conf.subcommand("eval")]
     | Annotated[ParamsArgs, tyro.conf.subcommand("params")]
+    | Annotated[BenchArgs, tyro.conf.subcommand("bench")]
 )
 
 
@@ -195,6 +200,10 @@ def main(argv: list[str] | None = None) -> None:
             run_train(args)
         elif isinstance(args, EvalArgs):
             run_eval(args)
+        elif isinstance(args, BenchArgs):  # issue 6
+            from softmod.bench import run_bench
+
+            run_bench(args)
         else:
             from softmod.params import print_parameter_table
 

@@ -121,6 +121,8 @@ def train(
     total_vec_steps = math.ceil(cfg.total_steps / n_envs)
     task_ids = torch.as_tensor(env.task_ids, device=device)
 
+    # issue 6: overlapped collection (env workers step while the update runs); see envs/subproc.py
+    overlap = cfg.env.async_step and hasattr(env, "step_async")
     obs = env.reset()
     ep_return, ep_hit = np.zeros(n_envs), np.zeros(n_envs, bool)
     done_returns: list[float] = []
@@ -140,7 +142,14 @@ def train(
             else:
                 obs_t = torch.as_tensor(obs, device=device)
                 action = agent.policy.act(obs_t, task_ids, deterministic=False).cpu().numpy()
-            res = env.step(action)
+            metrics = None
+            if overlap:  # issue 6: this update does not see this vector step's transitions yet
+                env.step_async(action)
+                if replay.min_size() >= warmup:
+                    metrics = agent.update(replay.sample(batch_size))
+                res = env.step_wait()
+            else:
+                res = env.step(action)
             # store the REAL next observation (final_obs), not the auto-reset one; a time-limit
             # truncation is stored as non-terminal so the Q target bootstraps through it
             replay.add(res.task_ids, obs, action, res.reward, res.final_obs, res.terminated)
@@ -153,8 +162,9 @@ def train(
                 ep_return[ended], ep_hit[ended] = 0.0, False
             obs = res.obs
 
-            if replay.min_size() >= warmup:
+            if not overlap and replay.min_size() >= warmup:
                 metrics = agent.update(replay.sample(batch_size))
+            if metrics is not None:
                 for k, v in metrics.items():
                     sums[k] = sums[k] + v if k in sums else v
                 updates += 1
