@@ -306,8 +306,7 @@ class SubprocMultiTaskEnv(MultiTaskVecEnv):
         proc = self._procs[i]
         proc.join(timeout=0.1)
         return EnvWorkerError(
-            f"environment worker {i} (tasks {self.assignment[i]}) died "
-            f"(exit code {proc.exitcode})"
+            f"environment worker {i} (tasks {self.assignment[i]}) died (exit code {proc.exitcode})"
         )
 
     def _recv(self, i: int) -> Any:
