@@ -68,6 +68,12 @@ class TrainArgs:
     """PyTorch CPU threads (0: PyTorch's default)."""
     progress: bool = True
     """Show a progress bar."""
+    workers: int = 0
+    """Meta-World env worker processes (0: every env in the training process; N: shared-memory
+    workers, tasks balanced by step cost, the same transitions)."""
+    async_step: bool = False
+    """With --workers: step the envs while the update runs (the update does not see the newest
+    vector step's transitions yet). Default: synchronous."""
 
     def to_config(self) -> RunConfig:
         """The resolved run config these options describe."""
@@ -83,6 +89,8 @@ class TrainArgs:
                 horizon=self.horizon,
                 reward_version=self.reward_version,
                 toy_tasks=self.toy_tasks,
+                workers=self.workers,
+                async_step=self.async_step,
             ),
             sac=SACConfig(
                 batch_per_task=self.batch_per_task,
