@@ -101,7 +101,7 @@ def run_bench(args: BenchArgs, console: Console | None = None) -> dict[str, Any]
     import torch
 
     from softmod.bench import collection
-    from softmod.bench.report import print_tables
+    from softmod.bench.report import markdown, print_tables
 
     console = console or Console()
     if args.threads > 0:
@@ -137,6 +137,7 @@ def run_bench(args: BenchArgs, console: Console | None = None) -> dict[str, Any]
     out = args.out or default_out()
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    res["markdown"] = markdown(res)
     path.write_text(json.dumps(res, indent=2, default=str) + "\n")
     console.print(f"wrote {path}")
     res["path"] = str(path)
@@ -197,7 +198,8 @@ def _update_job(
 ) -> dict[str, float]:
     from softmod.bench import updates
 
-    out = updates.bench_update(method, tasks, reps, device, per_task=per_task)
+    out = updates.bench_update(method, tasks, reps, device, per_task=per_task,
+                               one_thread=tasks == 10)  # fmt: skip
     return {**out, "flops": updates.count_update_flops(method, tasks, per_task)}
 
 
@@ -220,17 +222,31 @@ def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
         ref = coll.get(f"{b} gymnasium async")
         if ours and ref:
             s[f"{b}_collection_ratio"] = ours["env_steps_per_s"] / ref["env_steps_per_s"]
+            s[f"{b}_collection_ratio_cpu"] = (
+                ours["env_steps_per_cpu_s"] / ref["env_steps_per_cpu_s"]
+            )
     upd = res.get("updates", {})
     peaks = [v for k, v in upd.items() if k.startswith("matmul")]
     if peaks:
-        peak = max(peaks)
-        s["matmul_gflops"] = peak
-        for v in upd.values():
-            if isinstance(v, dict):
+        peak = max(p["gflops"] for p in peaks)
+        peak_cpu = max(p["gflops_per_cpu_s"] for p in peaks)
+        s["matmul_gflops"], s["matmul_gflops_per_cpu_s"] = peak, peak_cpu
+        peak_1t = max((p.get("gflops_per_cpu_s_1_thread", 0.0) for p in peaks), default=0.0)
+        for name, v in upd.items():
+            if not name.startswith("matmul"):
                 v["gflops"] = v["flops"] / (v["ms_min"] * 1e-3) / 1e9
                 v["matmul_fraction"] = v["gflops"] / peak
+                v["gflops_per_cpu_s"] = v["flops"] / (v["cpu_ms_min"] * 1e-3) / 1e9
+                v["matmul_fraction_cpu"] = v["gflops_per_cpu_s"] / peak_cpu
+                if "cpu_ms_min_1_thread" in v and peak_1t:
+                    rate = v["flops"] / (v["cpu_ms_min_1_thread"] * 1e-3) / 1e9
+                    v["matmul_fraction_1_thread"] = rate / peak_1t
         if "mt10 soft-shallow" in upd:
-            s["mt10_soft_shallow_matmul_fraction"] = upd["mt10 soft-shallow"]["matmul_fraction"]
+            v = upd["mt10 soft-shallow"]
+            s["mt10_soft_shallow_matmul_fraction"] = v["matmul_fraction"]
+            s["mt10_soft_shallow_matmul_fraction_cpu"] = v["matmul_fraction_cpu"]
+            if "matmul_fraction_1_thread" in v:
+                s["mt10_soft_shallow_matmul_fraction_1_thread"] = v["matmul_fraction_1_thread"]
     e2e = res.get("e2e", {})
     for name, v in e2e.items():
         s[f"e2e {name} outside_update_share"] = v["outside_update_share"]

@@ -16,16 +16,37 @@ import numpy as np
 from softmod.config import EnvConfig
 
 
-def _rate(step, num_envs: int, act_dim: int, steps: int, seed: int = 0) -> float:
-    """Env-steps/s of ``step(actions)`` over ``steps`` vector steps (after 10 untimed ones)."""
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by this process and the processes ``pids``."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _rate(
+    step, num_envs: int, act_dim: int, steps: int, pids: list[int], seed: int = 0
+) -> dict[str, float]:
+    """Env-steps per wall second and per CPU second (this process and ``pids``) over ``steps``
+    vector steps, after 10 untimed ones. The CPU figure does not depend on how many other jobs
+    share the machine; the wall figure does."""
     rng = np.random.default_rng(seed)
     actions = rng.uniform(-1, 1, (steps + 10, num_envs, act_dim)).astype(np.float32)
     for a in actions[:10]:
         step(a)
-    start = time.perf_counter()
+    cpu0, start = cpu_seconds(pids), time.perf_counter()
     for a in actions[10:]:
         step(a)
-    return steps * num_envs / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, cpu_seconds(pids) - cpu0
+    return {
+        "env_steps_per_s": steps * num_envs / wall,
+        "env_steps_per_cpu_s": steps * num_envs / max(cpu, 1e-9),
+    }
 
 
 def softmod_rate(
@@ -43,11 +64,12 @@ def softmod_rate(
     build = time.perf_counter() - t0
     try:
         env.reset()
-        rate = _rate(env.step, env.num_envs, env.act_dim, steps)
+        pids = [p.pid for p in getattr(env, "_procs", [])]
+        rate = _rate(env.step, env.num_envs, env.act_dim, steps, pids)
         rss = env_rss_bytes(env)
     finally:
         env.close()
-    return {"env_steps_per_s": rate, "build_s": build, "env_rss_bytes": rss}
+    return {**rate, "build_s": build, "env_rss_bytes": rss, "processes": len(pids)}
 
 
 def gymnasium_async_rate(benchmark: str, steps: int, horizon: int = 150) -> dict[str, float]:
@@ -66,10 +88,11 @@ def gymnasium_async_rate(benchmark: str, steps: int, horizon: int = 150) -> dict
     try:
         env.reset(seed=0)
         n, act_dim = env.num_envs, env.single_action_space.shape[0]
-        rate = _rate(lambda a: env.step(a), n, act_dim, steps)
+        pids = [p.pid for p in getattr(env, "processes", [])]
+        rate = _rate(lambda a: env.step(a), n, act_dim, steps, pids)
     finally:
         env.close()
-    return {"env_steps_per_s": rate, "build_s": build}
+    return {**rate, "build_s": build, "processes": len(pids)}
 
 
 def env_rss_bytes(env: object) -> int:

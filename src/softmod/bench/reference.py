@@ -133,7 +133,7 @@ def bench_forward_backward(
 
     ms = {}
     for name, fn in (("softmod", ours), ("reference", theirs), ("softmod2", ours)):
-        times = time_fn(fn, reps, 1, device)
+        times, _ = time_fn(fn, reps, 1, device)
         ms[name] = 1e3 * sorted(times)[len(times) // 2]
     soft = min(ms.pop("softmod"), ms.pop("softmod2"))  # timed before and after: less drift
     return {"softmod_ms": soft, "reference_ms": ms["reference"], "ratio": ms["reference"] / soft}

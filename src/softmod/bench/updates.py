@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -59,18 +60,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_fn(fn: Callable[[], object], reps: int, warmup: int, device: torch.device) -> list[float]:
-    """Seconds per call of ``fn`` for ``reps`` calls after ``warmup`` untimed ones."""
+def time_fn(
+    fn: Callable[[], object], reps: int, warmup: int, device: torch.device
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (all threads of this process) per call of ``fn``, for ``reps`` calls
+    after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
     _sync(device)
-    out = []
+    wall, cpu = [], []
     for _ in range(reps):
-        start = time.perf_counter()
+        c0, start = time.process_time(), time.perf_counter()
         fn()
         _sync(device)
-        out.append(time.perf_counter() - start)
-    return out
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
 def count_update_flops(method: str, num_tasks: int, per_task: int = 128) -> int:
@@ -85,12 +90,30 @@ def count_update_flops(method: str, num_tasks: int, per_task: int = 128) -> int:
     return int(counter.get_total_flops() * per_task / 16)
 
 
-def matmul_gflops(device: torch.device, size: int = 2048, reps: int = 5) -> float:
-    """GFLOP/s of one ``size``-cubed float32 matrix product (best of ``reps``)."""
+def matmul_gflops(device: torch.device, size: int = 2048, reps: int = 5) -> dict[str, float]:
+    """GFLOP/s of a ``size``-cubed float32 matrix product: per wall second (best of ``reps``) and
+    per CPU second (best), the reference rate of the update's figures."""
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
-    times = time_fn(lambda: a @ b, reps, 1, device)
-    return 2 * size**3 / min(times) / 1e9
+    wall, cpu = time_fn(lambda: a @ b, reps, 1, device)
+    flops = 2 * size**3
+    out = {"gflops": flops / min(wall) / 1e9, "gflops_per_cpu_s": flops / min(cpu) / 1e9}
+    if device.type == "cpu":
+        with threads(1):
+            _, cpu1 = time_fn(lambda: a @ b, reps, 1, device)
+        out["gflops_per_cpu_s_1_thread"] = flops / min(cpu1) / 1e9
+    return out
+
+
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` PyTorch CPU threads."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def bench_update(
@@ -100,6 +123,7 @@ def bench_update(
     device: torch.device,
     warmup: int = 1,
     per_task: int = 128,
+    one_thread: bool = False,
 ) -> dict[str, float]:
     """Milliseconds per update (median and best of ``reps``) at ``per_task`` rows per task; on
     CUDA the update of a graph-safe method is a replayed CUDA graph (:mod:`softmod.sac.graphed`)."""
@@ -109,12 +133,20 @@ def bench_update(
     batch = random_batch(num_tasks, per_task, device)
     graphed = maybe_graph(agent, batch)  # CUDA + graph-safe networks only (untested on GPU)
     update = graphed or agent.update
-    times = time_fn(lambda: update(batch), reps, warmup, device)
-    return {
+    times, cpu = time_fn(lambda: update(batch), reps, warmup, device)
+    out = {
         "ms_median": 1e3 * statistics.median(times),
         "ms_min": 1e3 * min(times),
+        "cpu_ms_min": 1e3 * min(cpu),
         "cuda_graph": graphed is not None,
     }
+    if one_thread and device.type == "cpu":
+        # CPU time of a 1-thread update: the arithmetic efficiency, free of the thread-pool
+        # spinning that inflates CPU time when other jobs share the cores
+        with threads(1):
+            _, cpu1 = time_fn(lambda: update(batch), reps, 1, device)
+        out["cpu_ms_min_1_thread"] = 1e3 * min(cpu1)
+    return out
 
 
 def bytes_per_transition(obs_dim: int = OBS_DIM, act_dim: int = ACT_DIM) -> int:
