@@ -10,8 +10,8 @@ Design:
 
 - **Shared memory.** Actions, observations, final observations, rewards, success flags, truncation
   flags and per-env fault counters live in ONE ``multiprocessing.shared_memory`` block, as NumPy
-  views in both the main process and the workers; a step sends one short command per worker
-  through a pipe and receives one short acknowledgement. No observation is pickled.
+  views in both the main process and the workers; a step sends one byte per worker through a
+  pipe and receives one byte back. Nothing is pickled on the step path.
 - **Task → worker assignment.** Greedy longest-processing-time (LPT): tasks sorted by their
   per-step cost (a static table, :data:`TASK_STEP_COST_US`, measured once with
   ``benchmarks/collection.py``) go one by one to the least-loaded worker, so workers finish a
@@ -30,6 +30,7 @@ Design:
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import signal
 import time
 import traceback
@@ -43,6 +44,7 @@ import numpy as np
 from softmod.config import EnvConfig
 from softmod.envs.base import MultiTaskVecEnv, StepResult
 
+STEP, DONE = b"S", b"K"  # step command and its acknowledgement, sent as raw bytes
 OBS_DIM, ACT_DIM = 39, 4  # every Meta-World v3 task (checked by each worker after building)
 
 
@@ -200,11 +202,13 @@ def _worker_main(
         views = _views(shm.buf, n, OBS_DIM, ACT_DIM)
         conn.send(("ok", None))
         while True:
-            cmd, arg = conn.recv()
-            if cmd == "step":
+            raw = conn.recv_bytes()
+            if raw == STEP:  # the hot path: one byte each way, nothing pickled
                 _step_worker(env, views, rows)
-                conn.send(("ok", None))
-            elif cmd == "reset":
+                conn.send_bytes(DONE)
+                continue
+            cmd, arg = pickle.loads(raw)
+            if cmd == "reset":
                 views["obs"][rows] = env.reset()
                 conn.send(("ok", None))
             elif cmd == "get_state":
@@ -320,9 +324,12 @@ class SubprocMultiTaskEnv(MultiTaskVecEnv):
                     f"environment worker {i} did not answer within {self.timeout_s:.0f} s"
                 )
         try:
-            status, payload = conn.recv()
+            raw = conn.recv_bytes()
         except (EOFError, OSError) as err:
             raise self._dead(i) from err
+        if raw == DONE:
+            return None
+        status, payload = pickle.loads(raw)
         if status == "error":
             raise EnvWorkerError(f"environment worker {i} raised:\n{payload}")
         return payload
@@ -348,7 +355,11 @@ class SubprocMultiTaskEnv(MultiTaskVecEnv):
             raise RuntimeError("step_async() twice without step_wait()")
         actions = np.asarray(actions, np.float32)
         np.copyto(self._v["action"], actions.reshape(self._v["action"].shape))
-        self._broadcast(("step", None))
+        for i, conn in enumerate(self._conns):
+            try:
+                conn.send_bytes(STEP)
+            except (BrokenPipeError, OSError) as err:
+                raise self._dead(i) from err
         self._pending = True
 
     def step_wait(self) -> StepResult:
