@@ -104,3 +104,16 @@ def test_a_dead_worker_raises_instead_of_hanging(reach: SubprocMultiTaskEnv) -> 
     with pytest.raises(EnvWorkerError, match="died"):
         reach.step(np.zeros((1, 4), np.float32))
     assert time.monotonic() - start < 5.0
+
+
+def test_training_with_overlapped_workers(tmp_path) -> None:
+    from softmod.config import MLPNetConfig, RunConfig, SACConfig
+    from softmod.train import train
+
+    env = EnvConfig(benchmark="mt1", task="reach-v3", horizon=10, workers=1, async_step=True)
+    cfg = RunConfig(env=env, sac=SACConfig(batch_per_task=4, warmup_per_task=5),
+                    policy_net=MLPNetConfig(hidden=(16,)), q_net=MLPNetConfig(hidden=(16,)),
+                    total_steps=30, eval_interval=30, eval_episodes=1, log_interval=10,
+                    device="cpu")  # fmt: skip
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.env_steps == 30 and result.updates == 30 - 5  # the first 5 steps: warm-up
