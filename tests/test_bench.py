@@ -44,7 +44,7 @@ def test_bench_quick_prints_the_tables_and_writes_json(tmp_path: Path, capsys) -
     assert data["machine"]["cpus"] >= 1 and "loadavg_end" in data["machine"]
     assert data["summary"]["bytes_per_transition"] == 336  # 2 x 39 obs + 4 action + 2 scalars
     assert 0 < data["summary"]["mt10_soft_shallow_matmul_fraction"]
-    assert data["reference"]["mt10 soft-deep twin-Q fwd+bwd"]["ratio"] > 0
+    assert data["reference"]["mt10 soft-deep twin-Q fwd+bwd, batch 10"]["ratio"] > 0
     out = capsys.readouterr().out
     assert "SAC update" in out and "speed-up" in out
 

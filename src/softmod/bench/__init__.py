@@ -179,9 +179,11 @@ def _jobs(
         for name in ("soft-shallow", "soft-deep"):
             net_cfg = METHODS[name].network
             assert isinstance(net_cfg, SoftModularNetConfig)
-            jobs.append(("reference", f"mt10 {name} twin-Q fwd+bwd",
-                         partial(reference.bench_forward_backward, net_cfg, 10, per_task,
-                                 size["ref_reps"], device)))  # fmt: skip
+            for rows in (per_task, 1):  # the training batch, and 1 row per task (overhead-bound)
+                reps = size["ref_reps"] * (1 if rows > 1 else 20)
+                jobs.append(("reference", f"mt10 {name} twin-Q fwd+bwd, batch {10 * rows}",
+                             partial(reference.bench_forward_backward, net_cfg, 10, rows, reps,
+                                     device)))  # fmt: skip
     if "e2e" in args.sections:
         for overlap in (False, True):
             mode = "overlapped" if overlap else "synchronous"
