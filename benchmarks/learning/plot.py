@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "learning"
 
@@ -74,7 +74,7 @@ def plot_group(key: str, recs: list[dict], out: Path) -> Path:
 def summary(records: list[dict]) -> str:
     """A markdown table of every record's final result."""
     lines = [
-        "| benchmark | task / method | env steps | final success (100 ep/task) | train wall | device |",
+        "| benchmark | task / method | env steps | final success (100 ep/task) | wall | device |",
         "|---|---|---|---|---|---|",
     ]
     for r in records:

@@ -101,6 +101,8 @@ def args_from_config(args_cls: type, cfg: RunConfig) -> Any:
         warmup_per_task=s.warmup_per_task,
         balance=s.balance,
         toy_tasks=e.toy_tasks,
+        workers=e.workers,
+        async_step=e.async_step,
         threads=cfg.torch_threads,
         checkpoint_interval=cfg.checkpoint_interval,
         keep_checkpoints=cfg.keep_checkpoints,

@@ -31,6 +31,12 @@ class EnvConfig:
     horizon: int = 150
     reward_version: RewardVersion = "v2"
     toy_tasks: int = 4  # toy benchmark only: number of tasks
+    # collection (issue 6): 0 = every env in the training process; N > 0 = N worker processes
+    # (Meta-World only; shared memory, tasks balanced by step cost; see envs/subproc.py)
+    workers: int = 0
+    # with workers > 0: overlap env stepping with the gradient update (the update at vector step
+    # k samples the replay before step k's transitions are added); False = synchronous, the default
+    async_step: bool = False
 
 
 # ----------------------------------------------------------------------------- networks

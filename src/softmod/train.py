@@ -91,7 +91,9 @@ def _crossed(step: int, stride: int, interval: int) -> bool:
 
 def _env_state(env: MultiTaskVecEnv) -> dict[str, Any] | None:
     """The env's state, or None (a resumed run then restarts the episodes): a dead worker, or an
-    env class without ``get_state``."""
+    env class without ``get_state``, or one whose state is not exact (subprocess workers)."""
+    if not getattr(env, "exact_state", True):
+        return None
     try:
         return env.get_state()
     except (EnvWorkerError, NotImplementedError):
@@ -130,6 +132,8 @@ class Trainer:
         self.task_ids = torch.as_tensor(self.env.task_ids, device=device)
         self.batch_size = cfg.sac.batch_per_task * n_tasks
         self.total_iterations = math.ceil(cfg.total_steps / self.n_envs)
+        # --workers N --async-step: env stepping overlaps the gradient update (envs/subproc.py)
+        self.overlap = cfg.env.async_step and hasattr(self.env, "step_async")
         self.skip_guard = SkipGuard(self.agent) if cfg.on_nonfinite == "skip" else None
         # loop counters and the partial sums of the current log interval
         self.it = self.updates = self.updates_since_log = 0
@@ -170,7 +174,13 @@ class Trainer:
         else:
             obs_t = torch.as_tensor(self.obs, device=self.device)
             action = self.agent.policy.act(obs_t, self.task_ids, deterministic=False).cpu().numpy()
-        res = env.step(action)
+        if self.overlap:  # the workers step while the update runs; it samples the replay as it was
+            env.step_async(action)  # before this vector step's transitions (stated in the README)
+            if replay.min_size() >= self.cfg.sac.warmup_per_task:
+                self._update()
+            res = env.step_wait()
+        else:
+            res = env.step(action)
         # store the REAL next observation (final_obs), not the auto-reset one; a time-limit
         # truncation is stored as non-terminal so the Q target bootstraps through it. An env that
         # faulted was reset: its transition is dropped and its episode is not counted.
@@ -192,7 +202,7 @@ class Trainer:
         if res.fault is not None:
             self._report_faults(res.fault)
         self.obs = res.obs
-        if replay.min_size() >= self.cfg.sac.warmup_per_task:
+        if not self.overlap and replay.min_size() >= self.cfg.sac.warmup_per_task:
             self._update()
         self.it += 1
 

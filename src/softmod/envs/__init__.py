@@ -23,11 +23,21 @@ def make_env(cfg: EnvConfig, seed: int, stream: int = 0) -> MultiTaskVecEnv:
 
     ``stream`` separates RNG streams: 0 for training, 1 for evaluation. Fixed configurations depend
     on ``seed`` only, so training and evaluation see the same fixed goals.
+
+    Backend: ``cfg.workers == 0`` steps every env in this process; ``cfg.workers = N > 0`` runs the
+    Meta-World tasks in N worker processes (:class:`~softmod.envs.subproc.SubprocMultiTaskEnv`,
+    shared memory, same transitions). The toy benchmark always runs in-process.
     """
     if not 1 <= cfg.horizon <= MAX_HORIZON:
         raise ValueError(f"horizon must be in [1, {MAX_HORIZON}], got {cfg.horizon}")
     if cfg.benchmark == "toy":
         return ToyMultiTaskEnv(cfg.toy_tasks, cfg.horizon, cfg.goals, seed, stream)
+    if cfg.workers < 0:
+        raise ValueError(f"workers must be >= 0, got {cfg.workers}")
+    if cfg.workers > 0:
+        from softmod.envs.subproc import SubprocMultiTaskEnv
+
+        return SubprocMultiTaskEnv(cfg, seed, stream, workers=cfg.workers)
     from softmod.envs.metaworld_env import MetaWorldMultiTaskEnv
 
     return MetaWorldMultiTaskEnv(cfg, seed, stream)

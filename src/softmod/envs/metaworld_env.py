@@ -31,6 +31,7 @@ steps per env).
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -87,7 +88,11 @@ def _task(task_cls: type, name: str, env_cls: type, rand_vec: np.ndarray) -> obj
 class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
     """One Meta-World environment per task, stepped in this process as one vector."""
 
-    def __init__(self, cfg: EnvConfig, seed: int, stream: int = 0) -> None:
+    def __init__(
+        self, cfg: EnvConfig, seed: int, stream: int = 0, indices: Sequence[int] | None = None
+    ) -> None:
+        """Build the benchmark's envs; ``indices`` (subprocess workers) builds only those tasks,
+        each seeded exactly as in the full vector, and ``task_ids`` lists them."""
         from metaworld.types import Task
 
         if not 1 <= cfg.horizon <= MAX_HORIZON:
@@ -95,11 +100,13 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         names = benchmark_task_names(cfg)
         classes = _env_dict().ALL_V3_ENVIRONMENTS
         self.task_names = names
-        self.task_ids = np.arange(len(names), dtype=np.int64)
+        keep = range(len(names)) if indices is None else sorted(set(indices))
+        self.task_ids = np.asarray(keep, dtype=np.int64)
         self.horizon = cfg.horizon
         self.goals = cfg.goals
         self.envs = []
-        for i, name in enumerate(names):
+        for i in self.task_ids.tolist():
+            name = names[i]
             cls = classes[name]
             env = cls(reward_function_version=cfg.reward_version)
             # The fixed configuration depends on (seed, task) only: the same for training and
@@ -117,10 +124,10 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             self.envs.append(env)
         self.obs_dim = int(self.envs[0].observation_space.shape[0])
         self.act_dim = int(self.envs[0].action_space.shape[0])
-        self.t = np.zeros(len(names), np.int64)
-        self._obs = np.zeros((len(names), self.obs_dim), np.float32)
-        self._rng_at_reset: list[dict | None] = [None] * len(names)
-        self._actions: list[list[np.ndarray]] = [[] for _ in names]
+        self.t = np.zeros(len(self.envs), np.int64)
+        self._obs = np.zeros((len(self.envs), self.obs_dim), np.float32)
+        self._rng_at_reset: list[dict | None] = [None] * len(self.envs)
+        self._actions: list[list[np.ndarray]] = [[] for _ in self.envs]
         self.faults = 0  # environment faults so far (each reset its env)
         self.fault_reasons: dict[int, str] = {}  # env index -> what went wrong, last step only
 
@@ -160,14 +167,16 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             raise ValueError(f"saved state holds {len(state['envs'])} envs, not {len(self.envs)}")
         for i, (env, saved) in enumerate(zip(self.envs, state["envs"], strict=True)):
             if saved["rng_at_reset"] is None:
-                raise ValueError(f"env {self.task_names[i]} was never reset in the saved state")
+                name = self.task_names[int(self.task_ids[i])]
+                raise ValueError(f"env {name} was never reset in the saved state")
             env.np_random.bit_generator.state = saved["rng_at_reset"]
             self._obs[i] = self._reset_one(i)
             for a in saved["actions"].numpy():
                 self._obs[i] = env.step(a)[0]
                 self._actions[i].append(a.copy())
             if env.np_random.bit_generator.state != saved["rng"]:
-                raise ValueError(f"env {self.task_names[i]} did not replay to its saved RNG state")
+                name = self.task_names[int(self.task_ids[i])]
+                raise ValueError(f"env {name} did not replay to its saved RNG state")
         self.t = np.asarray(state["t"], np.int64)
         self.faults = int(state["faults"])
 

@@ -44,7 +44,7 @@ class TanhGaussianPolicy(nn.Module):
         log_prob = log_prob - torch.log(1 - action.pow(2) + 1e-6).sum(-1)
         return action, log_prob
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: torch.Tensor, task: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Action for the environments: ``tanh(mean)`` when deterministic, else a sample."""
         if deterministic:

@@ -1,0 +1,266 @@
+"""``softmod bench``: collection, update, reference and end-to-end speed, side by side in one run.
+
+Everything is measured in the same process on the same machine, and printed as ratios where a
+reference exists, because absolute figures on a shared machine drift. Results go to
+``benchmarks/results/speed-<time>.json`` with a description of the machine (CPU, threads, BLAS,
+load average before and after: a load above the core count means the figures are noisy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from softmod.methods import METHODS
+
+if TYPE_CHECKING:
+    import torch
+
+SECTIONS = ("collection", "updates", "reference", "e2e", "memory")
+TARGETS = {"collection_ratio": 1.4, "soft_shallow_matmul_fraction": 0.5, "outside_update": 0.10}
+
+
+@dataclass
+class BenchArgs:
+    """Measure softmod's speed against the references, side by side, and write a JSON result."""
+
+    quick: bool = False
+    """Tiny sizes (smoke test, about a minute): fewer steps and repetitions, 16 rows per task."""
+    sections: tuple[str, ...] = SECTIONS
+    """Which parts to run: collection, updates, reference, e2e, memory."""
+    methods: tuple[str, ...] = tuple(METHODS)
+    """Methods whose update is timed (default: all)."""
+    mt50: bool = True
+    """Also measure MT50 (collection: 50 envs; updates: batch 6400)."""
+    workers: int = 0
+    """Env worker processes for softmod's collection (0: one per CPU core)."""
+    device: str = "auto"
+    """Device of the update benchmarks: auto (CUDA when present), cpu or cuda."""
+    threads: int = 0
+    """PyTorch CPU threads (0: PyTorch's default)."""
+    out: Path | None = None
+    """Directory for the JSON result (default: benchmarks/results of the source checkout)."""
+    gym_reference: bool = True
+    """Also time Meta-World's gymnasium async vector env (the collection reference)."""
+
+
+def _sizes(quick: bool) -> dict[str, int]:
+    if quick:
+        return dict(coll10=40, coll50=10, reps10=1, reps50=1, per_task=16, ref_reps=2, iters=3)
+    return dict(coll10=300, coll50=60, reps10=3, reps50=1, per_task=128, ref_reps=5, iters=20)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from softmod.bench.collection import cpu_count
+
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cpus": cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "blas": "mkl" if torch.backends.mkl.is_available() else "other",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_start": os.getloadavg(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def default_out() -> Path:
+    """``benchmarks/results`` of the source checkout, else of the working directory."""
+    root = Path(__file__).resolve().parents[3]
+    base = root if (root / "benchmarks").is_dir() else Path.cwd()
+    return base / "benchmarks" / "results"
+
+
+def run_bench(args: BenchArgs, console: Console | None = None) -> dict[str, Any]:
+    """Run the chosen sections, print the tables, write the JSON; return the result dict."""
+    import torch
+
+    from softmod.bench import collection
+    from softmod.bench.report import markdown, print_tables
+
+    console = console or Console()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    bad = set(args.sections) - set(SECTIONS)
+    if bad:
+        raise ValueError(f"unknown bench sections {sorted(bad)}; valid: {', '.join(SECTIONS)}")
+    for m in args.methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; valid methods: {', '.join(METHODS)}")
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    size = _sizes(args.quick)
+    workers = args.workers or collection.cpu_count()
+    benches = ["mt10", "mt50"] if args.mt50 else ["mt10"]
+    res: dict[str, Any] = {"machine": machine(), "args": _jsonable(asdict(args)), "sizes": size}
+    res["device"] = str(device)
+    started = time.perf_counter()
+
+    jobs = _jobs(args, size, workers, benches, device)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("bench", total=len(jobs))
+        for section, name, fn in jobs:
+            bar.update(task, description=f"{section}: {name}")
+            res.setdefault(section, {})[name] = fn()
+            bar.advance(task)
+    res["machine"]["loadavg_end"] = os.getloadavg()
+    res["wall_s"] = time.perf_counter() - started
+    res["summary"] = summarize(res, workers)
+    print_tables(res, console)
+    out = args.out or default_out()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    res["markdown"] = markdown(res)
+    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    console.print(f"wrote {path}")
+    res["path"] = str(path)
+    return res
+
+
+Job = tuple[str, str, Callable[[], Any]]
+
+
+def _jobs(
+    args: BenchArgs, size: dict[str, int], workers: int, benches: list[str], device: torch.device
+) -> list[Job]:
+    """Every measurement to make, in order: (section, name, function)."""
+    from softmod.bench import collection, endtoend, reference, updates
+    from softmod.config import SoftModularNetConfig
+
+    per_task = size["per_task"]
+    jobs: list[Job] = []
+    if "collection" in args.sections:
+        for b in benches:
+            steps = size["coll10"] if b == "mt10" else size["coll50"]
+            jobs.append(("collection", f"{b} softmod {workers} workers",
+                         partial(collection.softmod_rate, b, steps, workers)))  # fmt: skip
+            jobs.append(("collection", f"{b} softmod in-process",
+                         partial(collection.softmod_rate, b, steps, 0)))  # fmt: skip
+            if args.gym_reference:
+                jobs.append(("collection", f"{b} gymnasium async",
+                             partial(collection.gymnasium_async_rate, b, steps)))  # fmt: skip
+    if "updates" in args.sections:
+        jobs.append(("updates", "matmul 2048^3", partial(updates.matmul_gflops, device)))
+        for b in benches:
+            t = 10 if b == "mt10" else 50
+            reps = size["reps10"] if b == "mt10" else size["reps50"]
+            for m in args.methods:
+                jobs.append(("updates", f"{b} {m}",
+                             partial(_update_job, m, t, reps, device, per_task)))  # fmt: skip
+        jobs.append(("updates", "matmul 2048^3 (after)", partial(updates.matmul_gflops, device)))
+    if "reference" in args.sections:
+        for name in ("soft-shallow", "soft-deep"):
+            net_cfg = METHODS[name].network
+            assert isinstance(net_cfg, SoftModularNetConfig)
+            for rows in (per_task, 1):  # the training batch, and 1 row per task (overhead-bound)
+                reps = size["ref_reps"] * (1 if rows > 1 else 20)
+                jobs.append(("reference", f"mt10 {name} twin-Q fwd+bwd, batch {10 * rows}",
+                             partial(reference.bench_forward_backward, net_cfg, 10, rows, reps,
+                                     device)))  # fmt: skip
+    if "e2e" in args.sections:
+        for overlap in (False, True):
+            mode = "overlapped" if overlap else "synchronous"
+            jobs.append(("e2e", f"mt10 soft-shallow {workers} workers {mode}",
+                         partial(endtoend.bench_training, "mt10", "soft-shallow", size["iters"],
+                                 workers, overlap, per_task=per_task)))  # fmt: skip
+    if "memory" in args.sections:
+        jobs.append(("memory", "replay", _memory_job))
+    return jobs
+
+
+def _update_job(
+    method: str, tasks: int, reps: int, device: torch.device, per_task: int
+) -> dict[str, float]:
+    from softmod.bench import updates
+
+    out = updates.bench_update(method, tasks, reps, device, per_task=per_task,
+                               one_thread=tasks == 10)  # fmt: skip
+    return {**out, "flops": updates.count_update_flops(method, tasks, per_task)}
+
+
+def _memory_job() -> dict[str, int]:
+    from softmod.bench import updates
+
+    return {"bytes_per_transition": updates.bytes_per_transition()}
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
+    """Ratios and target checks from the raw measurements."""
+    s: dict[str, Any] = {}
+    coll = res.get("collection", {})
+    for b in ("mt10", "mt50"):
+        ours = coll.get(f"{b} softmod {workers} workers")
+        ref = coll.get(f"{b} gymnasium async")
+        if ours and ref:
+            s[f"{b}_collection_ratio"] = ours["env_steps_per_s"] / ref["env_steps_per_s"]
+            s[f"{b}_collection_ratio_cpu"] = (
+                ours["env_steps_per_cpu_s"] / ref["env_steps_per_cpu_s"]
+            )
+    upd = res.get("updates", {})
+    peaks = [v for k, v in upd.items() if k.startswith("matmul")]
+    if peaks:
+        peak = max(p["gflops"] for p in peaks)
+        peak_cpu = max(p["gflops_per_cpu_s"] for p in peaks)
+        s["matmul_gflops"], s["matmul_gflops_per_cpu_s"] = peak, peak_cpu
+        peak_1t = max((p.get("gflops_per_cpu_s_1_thread", 0.0) for p in peaks), default=0.0)
+        for name, v in upd.items():
+            if not name.startswith("matmul"):
+                v["gflops"] = v["flops"] / (v["ms_min"] * 1e-3) / 1e9
+                v["matmul_fraction"] = v["gflops"] / peak
+                v["gflops_per_cpu_s"] = v["flops"] / (v["cpu_ms_min"] * 1e-3) / 1e9
+                v["matmul_fraction_cpu"] = v["gflops_per_cpu_s"] / peak_cpu
+                if "cpu_ms_min_1_thread" in v and peak_1t:
+                    rate = v["flops"] / (v["cpu_ms_min_1_thread"] * 1e-3) / 1e9
+                    v["matmul_fraction_1_thread"] = rate / peak_1t
+        if "mt10 soft-shallow" in upd:
+            v = upd["mt10 soft-shallow"]
+            s["mt10_soft_shallow_matmul_fraction"] = v["matmul_fraction"]
+            s["mt10_soft_shallow_matmul_fraction_cpu"] = v["matmul_fraction_cpu"]
+            if "matmul_fraction_1_thread" in v:
+                s["mt10_soft_shallow_matmul_fraction_1_thread"] = v["matmul_fraction_1_thread"]
+    e2e = res.get("e2e", {})
+    for name, v in e2e.items():
+        s[f"e2e {name} outside_update_share"] = v["outside_update_share"]
+    mem = res.get("memory", {}).get("replay")
+    if mem:
+        bpt = mem["bytes_per_transition"]
+        s["bytes_per_transition"] = bpt
+        s["mt50_replay_gib"] = 1e7 * bpt / 2**30
+        rss = coll.get(f"mt50 softmod {workers} workers", {}).get("env_rss_bytes")
+        if rss:
+            s["mt50_env_rss_gib"] = rss / 2**30
+            # training holds a train and an eval vector (two sets of envs) and the process itself
+            s["mt50_training_estimate_gib"] = s["mt50_replay_gib"] + 2 * rss / 2**30 + 1.0
+    s["targets"] = TARGETS
+    return s

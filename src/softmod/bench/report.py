@@ -1,0 +1,148 @@
+"""The ``softmod bench`` tables (rich) and the README's markdown table."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _f(x: float | None, fmt: str = "{:.0f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def print_tables(res: dict[str, Any], console: Console) -> None:
+    """Print every measured section as a table, ratios included."""
+    m = res["machine"]
+    console.print(
+        f"[bold]softmod bench[/] on {m['cpu']} ({m['cpus']} CPUs, torch {m['torch']}, "
+        f"{m['torch_threads']} threads, device {res['device']}); load average "
+        f"{m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f} (above {m['cpus']}: noisy)"
+    )
+    s = res["summary"]
+    if "collection" in res:
+        t = Table(title="Collection, random actions")
+        for col in ("setup", "procs", "env-steps/s", "vs gym", "per CPU-s", "vs gym (CPU)",
+                    "build s"):  # fmt: skip
+            t.add_column(col, justify="right" if col != "setup" else "left")
+        for name, v in res["collection"].items():
+            ref = res["collection"].get(f"{name.split()[0]} gymnasium async")
+            wall = v["env_steps_per_s"] / ref["env_steps_per_s"] if ref else None
+            cpu = v["env_steps_per_cpu_s"] / ref["env_steps_per_cpu_s"] if ref else None
+            t.add_row(name, str(v.get("processes", 0)), _f(v["env_steps_per_s"]),
+                      _f(wall, "{:.2f}x"), _f(v["env_steps_per_cpu_s"]), _f(cpu, "{:.2f}x"),
+                      _f(v["build_s"], "{:.1f}"))  # fmt: skip
+        console.print(t)
+    if "updates" in res:
+        t = Table(
+            title=f"SAC update; matmul 2048^3 in this run: {_f(s.get('matmul_gflops'))} GFLOP/s, "
+            f"{_f(s.get('matmul_gflops_per_cpu_s'))} GFLOP per CPU-s"
+        )
+        for col in ("benchmark / method", "ms (median)", "ms (best)", "GFLOP", "GFLOP/s",
+                    "of matmul", "per CPU-s", "1 thread"):  # fmt: skip
+            t.add_column(col, justify="left" if col.startswith("bench") else "right")
+        for name, v in res["updates"].items():
+            if name.startswith("matmul"):
+                continue
+            t.add_row(name, _f(v["ms_median"], "{:.1f}"), _f(v["ms_min"], "{:.1f}"),
+                      _f(v["flops"] / 1e9, "{:.1f}"), _f(v.get("gflops")),
+                      _f(v.get("matmul_fraction"), "{:.0%}"),
+                      _f(v.get("matmul_fraction_cpu"), "{:.0%}"),
+                      _f(v.get("matmul_fraction_1_thread"), "{:.0%}"))  # fmt: skip
+        console.print(t)
+    if "reference" in res:
+        t = Table(title="Soft-modular twin-Q forward+backward vs the authors'-style module loop")
+        for col in ("network", "softmod ms", "reference ms", "speed-up"):
+            t.add_column(col, justify="left" if col == "network" else "right")
+        for name, v in res["reference"].items():
+            t.add_row(name, _f(v["softmod_ms"], "{:.1f}"), _f(v["reference_ms"], "{:.1f}"),
+                      _f(v["ratio"], "{:.2f}x"))  # fmt: skip
+        console.print(t)
+    if "e2e" in res:
+        t = Table(title="End-to-end training (act, step, store, sample, update)")
+        for col in ("setup", "env-steps/s", "ms / iteration", "outside update"):
+            t.add_column(col, justify="left" if col == "setup" else "right")
+        for name, v in res["e2e"].items():
+            t.add_row(name, _f(v["env_steps_per_s"]), _f(v["ms_per_iteration"], "{:.0f}"),
+                      _f(v["outside_update_share"], "{:.1%}"))  # fmt: skip
+        console.print(t)
+    if "bytes_per_transition" in s:
+        line = (
+            f"memory: {s['bytes_per_transition']} bytes per stored transition -> MT50 replay "
+            f"(1e7) {s['mt50_replay_gib']:.2f} GiB"
+        )
+        if "mt50_env_rss_gib" in s:
+            line += (
+                f"; 50 envs in workers {s['mt50_env_rss_gib']:.2f} GiB; MT50 training estimate "
+                f"{s['mt50_training_estimate_gib']:.1f} GiB (train + eval envs, 1 GiB process) "
+                "of 24 GiB"
+            )
+        console.print(line)
+    for b in ("mt10", "mt50"):
+        if f"{b}_collection_ratio" in s:
+            console.print(
+                f"{b} collection vs gymnasium async: {s[f'{b}_collection_ratio']:.2f}x per wall "
+                f"second, {s[f'{b}_collection_ratio_cpu']:.2f}x per CPU second (target >= 1.4x)"
+            )
+    if "mt10_soft_shallow_matmul_fraction" in s:
+        console.print(
+            f"soft-shallow MT10 update: {s['mt10_soft_shallow_matmul_fraction']:.0%} of matmul "
+            f"GFLOP/s, {s['mt10_soft_shallow_matmul_fraction_cpu']:.0%} per CPU second, "
+            f"{s.get('mt10_soft_shallow_matmul_fraction_1_thread', float('nan')):.0%} per CPU "
+            "second with 1 thread (target >= 50%)"
+        )
+    for name, v in res.get("e2e", {}).items():
+        console.print(f"{name}: {v['outside_update_share']:.1%} outside the update (target < 10%)")
+
+
+def markdown(res: dict[str, Any]) -> str:
+    """The README's table: the headline figures of one run."""
+    s, m = res["summary"], res["machine"]
+    rows = [
+        "| measure | softmod | reference | ratio |",
+        "|---|---|---|---|",
+    ]
+    coll = res.get("collection", {})
+    for b in ("mt10", "mt50"):
+        ours = next((v for k, v in coll.items() if k.startswith(f"{b} softmod") and
+                     "workers" in k), None)  # fmt: skip
+        ref = coll.get(f"{b} gymnasium async")
+        if ours and ref:
+            rows.append(
+                f"| {b.upper()} collection, env-steps/s (per CPU-s) | {ours['env_steps_per_s']:.0f}"
+                f" ({ours['env_steps_per_cpu_s']:.0f}) | {ref['env_steps_per_s']:.0f} "
+                f"({ref['env_steps_per_cpu_s']:.0f}) gymnasium async | "
+                f"{s[f'{b}_collection_ratio']:.2f}x ({s[f'{b}_collection_ratio_cpu']:.2f}x) |"
+            )
+    for name, v in res.get("updates", {}).items():
+        if name.startswith("matmul"):
+            continue
+        one = v.get("matmul_fraction_1_thread")
+        one_s = "" if one is None else f", {one:.0%} 1 thread"
+        rows.append(
+            f"| update {name}, ms (GFLOP) | {v['ms_min']:.0f} ({v['flops'] / 1e9:.1f}) | "
+            f"matmul {s['matmul_gflops']:.0f} GFLOP/s | {v['matmul_fraction']:.0%} "
+            f"({v['matmul_fraction_cpu']:.0%} per CPU-s{one_s}) |"
+        )
+    for name, v in res.get("reference", {}).items():
+        rows.append(
+            f"| {name}, ms | {v['softmod_ms']:.0f} | {v['reference_ms']:.0f} module loop | "
+            f"{v['ratio']:.2f}x |"
+        )
+    for name, v in res.get("e2e", {}).items():
+        rows.append(
+            f"| training {name}, env-steps/s | {v['env_steps_per_s']:.0f} | outside update "
+            f"{v['outside_update_share']:.1%} | |"
+        )
+    if "bytes_per_transition" in s:
+        rows.append(
+            f"| bytes per stored transition | {s['bytes_per_transition']} | MT50 replay "
+            f"{s['mt50_replay_gib']:.1f} GiB | |"
+        )
+    head = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {m['cpu']}, {m['cpus']} CPUs, torch "
+        f"{m['torch']}, load average {m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}."
+    )
+    return head + "\n\n" + "\n".join(rows) + "\n"

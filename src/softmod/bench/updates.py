@@ -1,0 +1,156 @@
+"""Update speed: milliseconds per SAC update, counted FLOPs, and achieved GFLOP/s.
+
+Every method is timed at its real batch (128 rows per task) on a random stratified batch. FLOPs are
+counted with ``torch.utils.flop_counter.FlopCounterMode`` over one update (matrix products only,
+forward and backward) on a batch of 16 rows per task and scaled to the real batch (every counted
+product is linear in the rows). The achieved rate is compared with one large matrix product
+measured in the same run, the machine's practical peak for this BLAS.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+
+from softmod.buffer import Batch, MultiTaskReplay
+from softmod.config import EnvConfig, RunConfig, SACConfig
+from softmod.methods import get_method
+from softmod.sac.agent import MultiTaskSAC
+
+OBS_DIM, ACT_DIM = 39, 4
+
+
+def make_agent(method: str, num_tasks: int, device: torch.device) -> MultiTaskSAC:
+    """The agent ``softmod train --method`` builds (balance as the method's default)."""
+    spec = get_method(method)
+    cfg = RunConfig(
+        env=EnvConfig(),
+        sac=SACConfig(balance=spec.balance),
+        policy_net=spec.network,
+        q_net=spec.network,
+        method=method,
+    )
+    return MultiTaskSAC(cfg, OBS_DIM, ACT_DIM, num_tasks, device)
+
+
+def random_batch(num_tasks: int, per_task: int, device: torch.device, seed: int = 0) -> Batch:
+    """A stratified batch of random rows, sorted by task like the replay's."""
+    g = torch.Generator().manual_seed(seed)
+    b = num_tasks * per_task
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g).to(device)
+
+    return Batch(
+        obs=r(b, OBS_DIM),
+        action=(torch.rand(b, ACT_DIM, generator=g) * 2 - 1).to(device),
+        reward=r(b),
+        next_obs=r(b, OBS_DIM),
+        terminated=torch.zeros(b, device=device),
+        task=torch.arange(num_tasks, device=device).repeat_interleave(per_task),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_fn(
+    fn: Callable[[], object], reps: int, warmup: int, device: torch.device
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (all threads of this process) per call of ``fn``, for ``reps`` calls
+    after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    wall, cpu = [], []
+    for _ in range(reps):
+        c0, start = time.process_time(), time.perf_counter()
+        fn()
+        _sync(device)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
+
+
+def count_update_flops(method: str, num_tasks: int, per_task: int = 128) -> int:
+    """Matrix-product FLOPs of one update at ``per_task`` rows per task (counted at 16, scaled)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cpu = torch.device("cpu")
+    agent = make_agent(method, num_tasks, cpu)
+    batch = random_batch(num_tasks, 16, cpu)
+    with FlopCounterMode(display=False) as counter:
+        agent.update(batch)
+    return int(counter.get_total_flops() * per_task / 16)
+
+
+def matmul_gflops(device: torch.device, size: int = 2048, reps: int = 5) -> dict[str, float]:
+    """GFLOP/s of a ``size``-cubed float32 matrix product: per wall second (best of ``reps``) and
+    per CPU second (best), the reference rate of the update's figures."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    wall, cpu = time_fn(lambda: a @ b, reps, 1, device)
+    flops = 2 * size**3
+    out = {"gflops": flops / min(wall) / 1e9, "gflops_per_cpu_s": flops / min(cpu) / 1e9}
+    if device.type == "cpu":
+        with threads(1):
+            _, cpu1 = time_fn(lambda: a @ b, reps, 1, device)
+        out["gflops_per_cpu_s_1_thread"] = flops / min(cpu1) / 1e9
+    return out
+
+
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` PyTorch CPU threads."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def bench_update(
+    method: str,
+    num_tasks: int,
+    reps: int,
+    device: torch.device,
+    warmup: int = 1,
+    per_task: int = 128,
+    one_thread: bool = False,
+) -> dict[str, float]:
+    """Milliseconds per update (median and best of ``reps``) at ``per_task`` rows per task; on
+    CUDA the update of a graph-safe method is a replayed CUDA graph (:mod:`softmod.sac.graphed`)."""
+    from softmod.sac.graphed import maybe_graph
+
+    agent = make_agent(method, num_tasks, device)
+    batch = random_batch(num_tasks, per_task, device)
+    graphed = maybe_graph(agent, batch)  # CUDA + graph-safe networks only (untested on GPU)
+    update = graphed or agent.update
+    times, cpu = time_fn(lambda: update(batch), reps, warmup, device)
+    out = {
+        "ms_median": 1e3 * statistics.median(times),
+        "ms_min": 1e3 * min(times),
+        "cpu_ms_min": 1e3 * min(cpu),
+        "cuda_graph": graphed is not None,
+    }
+    if one_thread and device.type == "cpu":
+        # CPU time of a 1-thread update: the arithmetic efficiency, free of the thread-pool
+        # spinning that inflates CPU time when other jobs share the cores
+        with threads(1):
+            _, cpu1 = time_fn(lambda: update(batch), reps, 0, device)
+        out["cpu_ms_min_1_thread"] = 1e3 * min(cpu1)
+    return out
+
+
+def bytes_per_transition(obs_dim: int = OBS_DIM, act_dim: int = ACT_DIM) -> int:
+    """Bytes the replay stores per transition (all of its per-row tensors)."""
+    replay = MultiTaskReplay(2, 8, obs_dim, act_dim)
+    tensors = (replay.obs, replay.next_obs, replay.action, replay.reward, replay.terminated)
+    return sum(t.numel() * t.element_size() for t in tensors) // 16

@@ -1,0 +1,56 @@
+"""`softmod bench` smoke test at tiny sizes, and the authors'-style reference's equivalence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from softmod.bench import BenchArgs, run_bench
+from softmod.bench.reference import ReferenceSoftModularNet, load_from_softmod
+from softmod.bench.updates import count_update_flops
+from softmod.config import SoftModularNetConfig
+from softmod.nets.soft_modules import SoftModularNet
+
+
+@pytest.mark.parametrize("layers,modules,route_obs", [(2, 2, True), (4, 4, True), (3, 2, False)])
+def test_reference_network_computes_the_same_function(
+    layers: int, modules: int, route_obs: bool
+) -> None:
+    cfg = SoftModularNetConfig(layers=layers, modules=modules, module_dim=16, base_dim=24,
+                               gate_dim=12, route_obs=route_obs)  # fmt: skip
+    torch.manual_seed(0)
+    net = SoftModularNet(cfg, 7, 3, 5, members=2)
+    x, task = torch.randn(11, 7), torch.randint(0, 5, (11,))
+    ours = net(x, task)
+    for e in range(2):
+        ref = ReferenceSoftModularNet(cfg, 7, 3, 5)
+        load_from_softmod(ref, net, e)
+        assert torch.allclose(ref(x, task), ours[e], atol=1e-5)
+
+
+def test_update_flops_scale_linearly_with_the_batch() -> None:
+    a, b = count_update_flops("soft-shallow", 2, 16), count_update_flops("soft-shallow", 2, 32)
+    assert a > 0 and b == 2 * a
+
+
+def test_bench_quick_prints_the_tables_and_writes_json(tmp_path: Path, capsys) -> None:
+    args = BenchArgs(quick=True, sections=("updates", "reference", "memory"), mt50=False,
+                     methods=("soft-shallow",), out=tmp_path, device="cpu")  # fmt: skip
+    res = run_bench(args)
+    data = json.loads(Path(res["path"]).read_text())
+    assert data["machine"]["cpus"] >= 1 and "loadavg_end" in data["machine"]
+    assert data["summary"]["bytes_per_transition"] == 336  # 2 x 39 obs + 4 action + 2 scalars
+    assert 0 < data["summary"]["mt10_soft_shallow_matmul_fraction"]
+    assert data["reference"]["mt10 soft-deep twin-Q fwd+bwd, batch 10"]["ratio"] > 0
+    out = capsys.readouterr().out
+    assert "SAC update" in out and "speed-up" in out
+
+
+def test_bench_rejects_unknown_sections_and_methods(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sections"):
+        run_bench(BenchArgs(sections=("nope",), out=tmp_path))
+    with pytest.raises(ValueError, match="unknown method"):
+        run_bench(BenchArgs(methods=("nope",), out=tmp_path))
