@@ -194,3 +194,9 @@ def load_latest_checkpoint(
             continue
         return path, state, replay
     raise CheckpointError(f"no loadable checkpoint in {ckpt_dir}: {'; '.join(errors)}")
+
+
+def latest_checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the newest full checkpoint of a run (by file name; not loaded), or None."""
+    found = step_checkpoints(Path(run_dir) / "checkpoints")
+    return max(step for step, _ in found) if found else None

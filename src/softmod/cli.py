@@ -346,6 +346,7 @@ def parse_train_preset(argv: list[str]) -> TrainArgs | None:
 
 # ----------------------------------------------------------------------------- bench (issue 6)
 from softmod.bench import BenchArgs  # noqa: E402 - kept in its own block
+from softmod.sweep import SweepArgs  # noqa: E402 - ray itself is imported only when a sweep runs
 
 # ----------------------------------------------------------------------------- subcommands
 Command = (
@@ -353,6 +354,7 @@ Command = (
     | Annotated[EvalArgs, tyro.conf.subcommand("eval")]
     | Annotated[ReportArgs, tyro.conf.subcommand("report")]
     | Annotated[PresetsArgs, tyro.conf.subcommand("presets")]
+    | Annotated[SweepArgs, tyro.conf.subcommand("sweep")]
     | Annotated[ParamsArgs, tyro.conf.subcommand("params")]
     | Annotated[BenchArgs, tyro.conf.subcommand("bench")]
 )
@@ -377,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     from softmod.cli_checks import given_options, precheck_argv
     from softmod.envs.base import EnvWorkerError
     from softmod.report.collect import ReportError
+    from softmod.sweep import SweepError
     from softmod.training_support import DivergenceError, RunInterrupted
     from softmod.validation import ConfigError
 
@@ -397,6 +400,10 @@ def main(argv: list[str] | None = None) -> None:
             run_report(args)
         elif isinstance(args, PresetsArgs):
             run_presets(args)
+        elif isinstance(args, SweepArgs):
+            from softmod.sweep import run_sweep_cli
+
+            run_sweep_cli(args)
         elif isinstance(args, BenchArgs):  # issue 6
             from softmod.bench import run_bench
 
@@ -405,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
             from softmod.params import print_parameter_table
 
             print_parameter_table(args.benchmark)
-    except (ConfigError, CheckpointError, ReportError) as err:
+    except (ConfigError, CheckpointError, ReportError, SweepError) as err:
         print(f"softmod: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     except RunInterrupted as err:  # SIGINT / SIGTERM: a checkpoint was written

@@ -342,3 +342,25 @@ def run_sweep(
     for name, msg in failed.items():
         console.print(f"  [red]failed[/] {name}: {msg}")
     return SweepResult(sweep_dir, finished, skipped, failed)
+
+
+def run_sweep_cli(args: SweepArgs) -> SweepResult:
+    """``softmod sweep``: run the grid, then (when every trial finished) write the report."""
+    result = run_sweep(
+        args.spec(),
+        args.sweep_dir,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_retries=args.max_retries,
+        progress=args.progress,
+    )
+    if args.report and not result.failed:
+        from softmod.report.build import build_report
+
+        build_report([args.sweep_dir], args.sweep_dir / "report", progress=args.progress)
+        Console(stderr=True).print(f"report -> {args.sweep_dir / 'report' / 'index.html'}")
+    if result.failed:
+        raise SystemExit(1)
+    return result
