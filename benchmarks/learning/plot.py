@@ -20,8 +20,9 @@ RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "lear
 
 
 def load(results: Path = RESULTS) -> list[dict]:
-    """Every record written by ``run.py``."""
-    return [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    """Every record written by ``run.py`` (not the curve-only records of ``partial.py``)."""
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    return [r for r in records if "final_eval" in r]
 
 
 def group_key(rec: dict) -> str:
