@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from softmod.bench import machine
 from softmod.checkpoint import load_agent
 from softmod.cli import TrainArgs
 from softmod.envs import make_env
@@ -33,26 +33,6 @@ from softmod.train import EVAL_STREAM, train
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "learning"
-
-
-def machine() -> dict[str, str | int]:
-    """A short description of the machine the result was measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {
-        "cpu": cpu,
-        "cores": torch.multiprocessing.cpu_count(),
-        "gpu": gpu or "none",
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def commit() -> str:

@@ -17,6 +17,19 @@ OUTPUT_INIT = 3e-3  # authors' code: output layers uniform in ±3e-3 (weights an
 HIDDEN_BIAS = 0.1  # authors' code: hidden biases constant 0.1
 
 
+def authors_init_(weight: torch.Tensor, bias: torch.Tensor, output: bool) -> None:
+    """Authors' initialisation in place: hidden layers uniform ±1/sqrt(out_features) with biases
+    0.1; output layers ±3e-3 for weights and biases (``out_features`` is ``weight``'s last axis)."""
+    with torch.no_grad():
+        if output:
+            weight.uniform_(-OUTPUT_INIT, OUTPUT_INIT)
+            bias.uniform_(-OUTPUT_INIT, OUTPUT_INIT)
+        else:
+            bound = 1.0 / math.sqrt(weight.shape[-1])
+            weight.uniform_(-bound, bound)
+            bias.fill_(HIDDEN_BIAS)
+
+
 class StackedLinear(nn.Module):
     """``members`` independent ``Linear(in_features, out_features)`` layers, one batched product.
 
@@ -40,15 +53,8 @@ class StackedLinear(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Authors' initialisation: fan-in uniform + 0.1 biases, or ±3e-3 for output layers."""
-        with torch.no_grad():
-            if self.output:
-                self.weight.uniform_(-OUTPUT_INIT, OUTPUT_INIT)
-                self.bias.uniform_(-OUTPUT_INIT, OUTPUT_INIT)
-            else:
-                bound = 1.0 / math.sqrt(self.out_features)
-                self.weight.uniform_(-bound, bound)
-                self.bias.fill_(HIDDEN_BIAS)
+        """Authors' initialisation (:func:`authors_init_`)."""
+        authors_init_(self.weight, self.bias, self.output)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply every member: ``(B, in)`` or ``(E, B, in)`` -> ``(E, B, out)``."""

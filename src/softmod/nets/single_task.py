@@ -12,14 +12,13 @@ Also home of the two helpers every per-task (or per-module) network uses:
 
 from __future__ import annotations
 
-import math
 from itertools import pairwise
 
 import torch
 from torch import nn
 
 from softmod.config import SingleTaskNetConfig
-from softmod.nets.base import HIDDEN_BIAS, OUTPUT_INIT
+from softmod.nets.base import authors_init_
 
 
 class TaskGroups:
@@ -98,15 +97,8 @@ class GroupedLinear(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Authors' initialisation: fan-in uniform + 0.1 biases, or ±3e-3 for output layers."""
-        with torch.no_grad():
-            if self.output:
-                self.weight.uniform_(-OUTPUT_INIT, OUTPUT_INIT)
-                self.bias.uniform_(-OUTPUT_INIT, OUTPUT_INIT)
-            else:
-                bound = 1.0 / math.sqrt(self.out_features)
-                self.weight.uniform_(-bound, bound)
-                self.bias.fill_(HIDDEN_BIAS)
+        """Authors' initialisation (:func:`softmod.nets.base.authors_init_`)."""
+        authors_init_(self.weight, self.bias, self.output)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Group g of every member on rows of group g: ``(E|·, G, m, in) -> (E, G, m, out)``."""
