@@ -120,6 +120,7 @@ def run_bench(args: BenchArgs, console: Console | None = None) -> dict[str, Any]
     benches = ["mt10", "mt50"] if args.mt50 else ["mt10"]
     res: dict[str, Any] = {"machine": machine(), "args": _jsonable(asdict(args)), "sizes": size}
     res["device"] = str(device)
+    res["time"] = time.strftime("%Y-%m-%d %H:%M")
     started = time.perf_counter()
 
     jobs = _jobs(args, size, workers, benches, device)

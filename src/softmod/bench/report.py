@@ -13,6 +13,10 @@ def _f(x: float | None, fmt: str = "{:.0f}") -> str:
     return "-" if x is None else fmt.format(x)
 
 
+def _met(ok: bool) -> str:
+    return "[green]met[/]" if ok else "[red]missed[/]"
+
+
 def print_tables(res: dict[str, Any], console: Console) -> None:
     """Print every measured section as a table, ratios included."""
     m = res["machine"]
@@ -82,19 +86,22 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
         console.print(line)
     for b in ("mt10", "mt50"):
         if f"{b}_collection_ratio" in s:
+            r = s[f"{b}_collection_ratio"]
             console.print(
-                f"{b} collection vs gymnasium async: {s[f'{b}_collection_ratio']:.2f}x per wall "
-                f"second, {s[f'{b}_collection_ratio_cpu']:.2f}x per CPU second (target >= 1.4x)"
+                f"{b} collection vs gymnasium async: {r:.2f}x env-steps/s (target >= 1.4x: "
+                f"{_met(r >= 1.4)}); {s[f'{b}_collection_ratio_cpu']:.2f}x per CPU second"
             )
     if "mt10_soft_shallow_matmul_fraction" in s:
         console.print(
             f"soft-shallow MT10 update: {s['mt10_soft_shallow_matmul_fraction']:.0%} of matmul "
             f"GFLOP/s, {s['mt10_soft_shallow_matmul_fraction_cpu']:.0%} per CPU second, "
             f"{s.get('mt10_soft_shallow_matmul_fraction_1_thread', float('nan')):.0%} per CPU "
-            "second with 1 thread (target >= 50%)"
+            f"second with 1 thread (target >= 50%: "
+            f"{_met(s['mt10_soft_shallow_matmul_fraction'] >= 0.5)})"
         )
     for name, v in res.get("e2e", {}).items():
-        console.print(f"{name}: {v['outside_update_share']:.1%} outside the update (target < 10%)")
+        share = v["outside_update_share"]
+        console.print(f"{name}: {share:.1%} outside the update (target < 10%: {_met(share < 0.1)})")
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -141,8 +148,9 @@ def markdown(res: dict[str, Any]) -> str:
             f"| bytes per stored transition | {s['bytes_per_transition']} | MT50 replay "
             f"{s['mt50_replay_gib']:.1f} GiB | |"
         )
+    when = res.get("time") or time.strftime("%Y-%m-%d")
     head = (
-        f"Measured {time.strftime('%Y-%m-%d')} on {m['cpu']}, {m['cpus']} CPUs, torch "
+        f"Measured {when} on {m['cpu']}, {m['cpus']} CPUs, torch "
         f"{m['torch']}, load average {m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}."
     )
     return head + "\n\n" + "\n".join(rows) + "\n"
