@@ -88,16 +88,16 @@ def summary(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Plot every group and write ``summary.md``."""
-    records = load()
+def main(results: Path = RESULTS) -> None:
+    """Plot every group of the records in ``results`` and write ``summary.md`` there."""
+    records = load(results)
     groups: dict[str, list[dict]] = defaultdict(list)
     for rec in records:
         groups[group_key(rec)].append(rec)
     for key, recs in groups.items():
-        print(plot_group(key, recs, RESULTS))
-    (RESULTS / "summary.md").write_text(summary(records))
-    print(RESULTS / "summary.md")
+        print(plot_group(key, recs, results))
+    (results / "summary.md").write_text(summary(records))
+    print(results / "summary.md")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,15 @@ Usage (from the repository root)::
     python benchmarks/learning/run.py --benchmark mt1 --task reach-v3 --method single-task-sac \
         --budget 100000
     python benchmarks/learning/run.py --benchmark mt10 --method soft-shallow --budget 150000
+    python benchmarks/learning/run.py --resume runs/learning/<name>-<time>   # after a stop
 
 Writes ``benchmarks/results/learning/<name>.json``: the exact command, seed, device, machine,
 softmod commit, wall time, the training curve (periodic evaluations from ``eval.csv``) and the final
 evaluation (deterministic actions, 100 episodes per task, success at any step: DESIGN §6). The run
-directory itself goes under ``runs/learning/`` (not committed).
+directory itself goes under ``runs/learning/`` (not committed). A full checkpoint is written every
+``--checkpoint-interval`` environment steps, so a run stopped by Ctrl-C, SIGTERM or the end of a
+session continues with ``--resume RUN_DIR`` (bit-identical to an uninterrupted run; the record's
+``train_wall_s`` counts the training time of every session).
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ import torch
 from softmod.bench import machine
 from softmod.checkpoint import load_agent
 from softmod.cli import TrainArgs
+from softmod.config import RunConfig, load_config
 from softmod.envs import make_env
 from softmod.evaluate import evaluate
-from softmod.train import EVAL_STREAM, train
+from softmod.resume import resume
+from softmod.train import EVAL_STREAM, TrainResult, train
+from softmod.training_support import RunInterrupted
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "learning"
@@ -55,65 +62,115 @@ def read_curve(path: Path) -> list[dict[str, float]]:
 def main(argv: list[str] | None = None) -> dict:
     """Run the recipe given on the command line; return (and write) the result record."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--benchmark", default="mt10", choices=["mt1", "mt10", "mt50"])
+    p.add_argument("--benchmark", default="mt10", choices=["mt1", "mt10", "mt50", "toy"])
     p.add_argument("--task", default=None)
     p.add_argument("--goals", default="fixed", choices=["fixed", "conditioned"])
     p.add_argument("--method", default="soft-shallow")
-    p.add_argument("--budget", type=int, required=True, help="environment steps over all tasks")
+    p.add_argument("--budget", type=int, help="environment steps over all tasks")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-interval", type=int, default=10_000)
     p.add_argument("--eval-episodes", type=int, default=5)
     p.add_argument("--final-episodes", type=int, default=100)
+    p.add_argument("--checkpoint-interval", type=int, default=20_000)
+    p.add_argument("--warmup-per-task", type=int, default=4000, help="random-action steps per task")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 128 per task")
     p.add_argument("--device", default="auto")
     p.add_argument("--name", default=None)
-    a = p.parse_args(argv)
-    name = a.name or "-".join(
-        x for x in (a.benchmark, a.task, a.goals, a.method, f"{a.budget // 1000}k", f"s{a.seed}")
-        if x
-    )
-    args = TrainArgs(
-        benchmark=a.benchmark, task=a.task, goals=a.goals, method=a.method,
-        total_steps=a.budget, seed=a.seed, device=a.device,
-        eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
-        log_interval=min(5_000, a.eval_interval), threads=a.threads, progress=False,
+    p.add_argument("--resume", type=Path, default=None, help="continue this stopped run directory")
+    p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON record goes")
+    p.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "learning")
+    p.add_argument(
+        "--stop-at", type=int, default=None,
+        help="stop (with a checkpoint) after this many env steps; finish later with --resume",
     )  # fmt: skip
-    cfg = args.to_config()
-    run_dir = ROOT / "runs" / "learning" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    t0 = time.perf_counter()
-    result = train(cfg, run_dir, progress=False)
-    train_s = time.perf_counter() - t0
-    _, agent = load_agent(run_dir, result_device := agent_device(a.device))
+    a = p.parse_args(argv)
+    command = "python benchmarks/learning/run.py " + " ".join(argv or sys.argv[1:])
+    try:
+        if a.resume is not None:
+            run_dir = a.resume.resolve()
+            cfg = load_config(run_dir / "config.json")
+            meta = read_meta(run_dir, cfg)
+            result = resume(run_dir, progress=False, stop_at=a.stop_at)
+            meta["command"] += f" && {command}"
+            name = meta["name"]
+        else:
+            if a.budget is None:
+                p.error("--budget is required (or --resume RUN_DIR)")
+            parts = (a.benchmark, a.task, a.goals, a.method, f"{a.budget // 1000}k", f"s{a.seed}")
+            name = a.name or "-".join(x for x in parts if x)
+            args = TrainArgs(
+                benchmark=a.benchmark, task=a.task, goals=a.goals, method=a.method,
+                total_steps=a.budget, seed=a.seed, device=a.device,
+                eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
+                log_interval=min(5_000, a.eval_interval), threads=a.threads, progress=False,
+                checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
+                batch_size=a.batch_size,
+            )  # fmt: skip
+            cfg = args.to_config()
+            run_dir = a.runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            meta = {"name": name, "command": command, "threads": a.threads,
+                    "final_episodes": a.final_episodes}  # fmt: skip
+            run_dir.mkdir(parents=True)
+            (run_dir / "learning.json").write_text(json.dumps(meta) + "\n")
+            result = train(cfg, run_dir, progress=False, stop_at=a.stop_at)
+    except RunInterrupted as stop:
+        print(f"stopped at step {stop.step:,}; continue with: "
+              f"python benchmarks/learning/run.py --resume {run_dir}")  # fmt: skip
+        raise SystemExit(stop.exit_code) from None
+    record = make_record(name, meta, cfg, run_dir, result)
+    a.out.mkdir(parents=True, exist_ok=True)
+    out = a.out / f"{name}.json"
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    final = record["final_eval"]["mean_success"]
+    print(f"{name}: final success {final:.1%} over {meta['final_episodes']} episodes/task; "
+          f"{result.env_steps:,} env steps in {result.wall_s:.0f} s -> {out}")  # fmt: skip
+    return record
+
+
+def read_meta(run_dir: Path, cfg: RunConfig) -> dict:
+    """What ``run.py`` noted when it started the run (defaults for runs started without it)."""
+    path = run_dir / "learning.json"
+    meta = json.loads(path.read_text()) if path.exists() else {}
+    meta.setdefault("name", run_dir.name.rsplit("-", 2)[0])  # drop the -<date>-<time> suffix
+    meta.setdefault("command", "(started before run.py recorded its command)")
+    meta.setdefault("threads", cfg.torch_threads)
+    meta.setdefault("final_episodes", 100)
+    return meta
+
+
+def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, result: TrainResult) -> dict:
+    """Evaluate the final agent with the paper's protocol and assemble the JSON record."""
+    device = agent_device(cfg.device)
+    _, agent = load_agent(run_dir, device)
     eval_env = make_env(cfg.env, cfg.seed, EVAL_STREAM)
-    final = evaluate(agent.policy, eval_env, a.final_episodes, result_device)
+    final = evaluate(agent.policy, eval_env, meta["final_episodes"], device)
     eval_env.close()
-    record = {
+    try:
+        where = str(run_dir.relative_to(ROOT))
+    except ValueError:
+        where = str(run_dir)
+    return {
         "name": name,
-        "command": "python benchmarks/learning/run.py " + " ".join(argv or sys.argv[1:]),
-        "benchmark": a.benchmark,
-        "goals": a.goals,
-        "task": a.task,
-        "method": a.method,
-        "seed": a.seed,
+        "command": meta["command"],
+        "benchmark": cfg.env.benchmark,
+        "goals": cfg.env.goals,
+        "task": cfg.env.task,
+        "method": cfg.method,
+        "seed": cfg.seed,
         "env_steps": result.env_steps,
         "updates": result.updates,
         "horizon": cfg.env.horizon,
-        "device": str(result_device),
+        "device": str(device),
         "machine": machine(),
         "commit": commit(),
-        "threads": a.threads,
-        "train_wall_s": round(train_s, 1),
+        "threads": meta["threads"],
+        "train_wall_s": round(result.wall_s, 1),
         "parameters": result.parameter_counts,
         "curve": read_curve(run_dir / "eval.csv"),
         "final_eval": final.to_json(),
-        "run_dir": str(run_dir.relative_to(ROOT)),
+        "run_dir": where,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"{name}: final success {final.mean_success:.1%} over {a.final_episodes} episodes/task; "
-          f"{result.env_steps:,} env steps in {train_s:.0f} s -> {out}")  # fmt: skip
-    return record
 
 
 def agent_device(name: str) -> torch.device:
