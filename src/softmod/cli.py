@@ -77,8 +77,8 @@ class TrainArgs:
     """Show a progress bar."""
     resume: Path | None = None
     """Continue the run in this directory from its newest good checkpoint (bit-identical on CPU).
-    Only --total-steps, --device, --threads, --checkpoint-interval, --keep-checkpoints and
-    --on-nonfinite may differ from the run's config."""
+    Only --total-steps, --device, --threads, --checkpoint-interval, --keep-checkpoints,
+    --on-nonfinite and --cuda-graph may differ from the run's config."""
     checkpoint_interval: int = 500_000
     """Environment steps between full checkpoints (one is also written at the end and on SIGINT /
     SIGTERM)."""
@@ -93,6 +93,10 @@ class TrainArgs:
     async_step: bool = False
     """With --workers: step the envs while the update runs (the update does not see the newest
     vector step's transitions yet). Default: synchronous."""
+    cuda_graph: bool = True
+    """On CUDA, for MT-SAC, Mix-Expert and soft modularization: capture the whole update once as a
+    CUDA graph and replay it (falls back to eager updates with a warning if capture fails;
+    ignored on CPU and with --on-nonfinite skip)."""
 
     def to_config(self) -> RunConfig:
         """The resolved run config these options describe."""
@@ -144,6 +148,7 @@ class TrainArgs:
             checkpoint_interval=self.checkpoint_interval,
             keep_checkpoints=self.keep_checkpoints,
             on_nonfinite=self.on_nonfinite,
+            cuda_graph=self.cuda_graph,
         )
 
     def resolved_run_dir(self) -> Path:

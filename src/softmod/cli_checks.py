@@ -107,6 +107,7 @@ def args_from_config(args_cls: type, cfg: RunConfig) -> Any:
         checkpoint_interval=cfg.checkpoint_interval,
         keep_checkpoints=cfg.keep_checkpoints,
         on_nonfinite=cfg.on_nonfinite,
+        cuda_graph=cfg.cuda_graph,
     )
 
 

@@ -154,6 +154,7 @@ class RunConfig:
     checkpoint_interval: int = 500_000  # environment steps between full checkpoints (and the end)
     keep_checkpoints: int = 2  # full checkpoints kept (the newest); best.pt is kept besides
     on_nonfinite: NonFinitePolicy = "stop"  # a non-finite loss/Q/gradient: stop, or skip the update
+    cuda_graph: bool = True  # on CUDA: the update as one replayed CUDA graph (graph-safe methods)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ RESUMABLE_CHANGES = (
     "checkpoint_interval",
     "keep_checkpoints",
     "on_nonfinite",
+    "cuda_graph",
 )
 
 

@@ -18,6 +18,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from softmod.buffer import MultiTaskReplay
+from softmod.buffer import Batch, MultiTaskReplay
 from softmod.checkpoint import CheckpointWriteError, save_weights, write_checkpoint
 from softmod.config import RunConfig, to_dict
 from softmod.envs import make_env
@@ -41,6 +42,7 @@ from softmod.runstate import (
     restore_rng,
 )
 from softmod.sac.agent import MultiTaskSAC
+from softmod.sac.graphed import update_fn
 from softmod.sac.losses import balance_weights
 from softmod.training_support import (
     DivergenceError,
@@ -135,6 +137,7 @@ class Trainer:
         # --workers N --async-step: env stepping overlaps the gradient update (envs/subproc.py)
         self.overlap = cfg.env.async_step and hasattr(self.env, "step_async")
         self.skip_guard = SkipGuard(self.agent) if cfg.on_nonfinite == "skip" else None
+        self.update_fn: Callable[[Batch], dict[str, torch.Tensor]] | None = None  # at 1st update
         # loop counters and the partial sums of the current log interval
         self.it = self.updates = self.updates_since_log = 0
         self.sums: dict[str, torch.Tensor] = {}
@@ -208,8 +211,12 @@ class Trainer:
 
     def _update(self) -> None:
         batch = self.replay.sample(self.batch_size)
+        if self.update_fn is None:  # on CUDA, graph-safe methods: one replayed CUDA graph
+            warn = lambda msg: self.console.print(f"[yellow]warning: {msg}")  # noqa: E731
+            use = self.cfg.cuda_graph and self.skip_guard is None
+            self.update_fn = update_fn(self.agent, batch, use, warn)
         try:
-            metrics = self.agent.update(batch)
+            metrics = self.update_fn(batch)
         except SkippedUpdate as skip:
             self.skipped += 1
             self.consecutive_skips += 1
