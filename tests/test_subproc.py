@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +120,33 @@ def test_training_with_overlapped_workers(tmp_path) -> None:
                     device="cpu")  # fmt: skip
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.env_steps == 30 and result.updates == 30 - 5  # the first 5 steps: warm-up
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_process_group_stops_a_worker_run_cleanly(tmp_path, sig, code) -> None:
+    """Ctrl-C and job managers signal the whole group, workers included: the run still writes
+    its checkpoint and exits 130/143 instead of reporting a dead worker (signalled while the
+    workers step: the warm-up lasts the whole run)."""
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+           "OMP_NUM_THREADS": "1", "COLUMNS": "500"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "softmod", "train", "--benchmark", "mt1", "--task", "reach-v3",
+         "--workers", "1", "--total-steps", "100000", "--warmup-per-task", "90000",
+         "--batch-per-task", "8", "--log-interval", "20", "--horizon", "20", "--threads", "1",
+         "--device", "cpu", "--no-progress", "--run-dir", str(run)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    end = time.monotonic() + 120
+    while not (run / "train.csv").exists() or len((run / "train.csv").read_text().split()) < 2:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < end, "no training row in time"
+        time.sleep(0.1)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert f"interrupted by {signal.Signals(sig).name} at step" in err
+    assert "died" not in err
+    assert list((run / "checkpoints").glob("step-*.pt"))

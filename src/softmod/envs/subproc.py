@@ -185,7 +185,10 @@ def _worker_main(
     indices: list[int],
 ) -> None:
     """A worker: build the tasks' envs, then serve commands until ``close``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and closes us
+    # Ctrl-C (SIGINT) and job managers' SIGTERM reach the whole process group: the main process
+    # handles them (a checkpoint, then exit 130/143) and closes us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     shm: SharedMemory | None = None
     try:
         from softmod.envs.metaworld_env import MetaWorldMultiTaskEnv
@@ -447,9 +450,9 @@ class SubprocMultiTaskEnv(MultiTaskVecEnv):
                     pass
         for conn, proc in zip(self._conns, self._procs, strict=True):
             proc.join(timeout=5.0)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=1.0)
+            if proc.is_alive():  # workers ignore SIGTERM: kill
+                proc.kill()
+                proc.join(timeout=5.0)
             conn.close()
         if self._shm is not None:
             self._v = {}
