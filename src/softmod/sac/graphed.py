@@ -81,9 +81,14 @@ class GraphedUpdate:
         probe = None if self.checked else _probe(self.agent)
         self.graph.replay()
         if probe is not None:
-            now = _probe(self.agent)
-            if any(torch.equal(a, b) for a, b in zip(probe, now, strict=True)):
+            same = [torch.equal(a, b) for a, b in zip(probe, _probe(self.agent), strict=True)]
+            if all(same):  # nothing moved: the eager update can take over safely
                 raise GraphCheckError("the replayed CUDA graph did not update the live parameters")
+            if any(same):  # part moved: neither path can be trusted from here
+                raise RuntimeError(
+                    "the replayed CUDA graph updated only part of the agent (temperatures, policy, "
+                    f"Q unchanged: {same}); rerun with --no-cuda-graph"
+                )
             self.checked = True
         return {k: v.clone() for k, v in self.metrics.items()}
 
