@@ -14,6 +14,7 @@ import torch
 
 from softmod.buffer import Batch
 from softmod.cli import TrainArgs
+from softmod.sac import graphed
 from softmod.sac.agent import MultiTaskSAC
 from softmod.sac.graphed import _restore, _snapshot, graph_safe, graphed_update, update_fn
 
@@ -71,3 +72,44 @@ def test_cpu_trains_eagerly_and_capture_failure_falls_back() -> None:
     assert len(warnings) == 1 and "capture failed" in warnings[0] and "eagerly" in warnings[0]
     for x, y in zip(before, _state(a), strict=True):  # nothing was updated by the attempt
         assert torch.equal(x, y)
+
+
+_REAL = graphed.GraphedUpdate
+
+
+class _FakeGraph:
+    """Stands in for a captured CUDA graph: replay() runs ``fn`` (or nothing: a broken graph)."""
+
+    def __init__(self, fn=None) -> None:
+        self.fn = fn
+
+    def replay(self) -> None:
+        if self.fn is not None:
+            self.fn()
+
+
+def _fake_graphed(agent: MultiTaskSAC, works: bool) -> graphed.GraphedUpdate:
+    g = object.__new__(_REAL)
+    g.agent, g.static, g.checked = agent, _batch(0), False
+    box: dict = {}
+    g.graph = _FakeGraph((lambda: box.update(m=agent.update(g.static))) if works else None)
+    g.metrics = {"loss/q": torch.zeros(())}
+    return g
+
+
+def test_first_replay_check_and_eager_fallback(monkeypatch) -> None:
+    a = _agent()
+    b = copy.deepcopy(a)
+    working = _fake_graphed(a, works=True)
+    working(_batch(3))  # the live parameters moved: accepted
+    assert working.checked
+    broken = lambda agent, example: _fake_graphed(agent, False)  # noqa: E731
+    monkeypatch.setattr(graphed, "GraphedUpdate", broken)
+    warnings: list[str] = []
+    fn = graphed_update(b, _batch(0), warnings.append)
+    before = _state(b)
+    metrics = fn(_batch(3))  # the broken graph changed nothing: this update runs eagerly
+    assert "loss/q" in metrics and len(warnings) == 1 and "did not update" in warnings[0]
+    assert not torch.equal(before[0], _state(b)[0])
+    fn(_batch(4))  # from now on eager, no new warning
+    assert len(warnings) == 1
