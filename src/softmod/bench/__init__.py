@@ -193,6 +193,9 @@ def _jobs(
                                  workers, overlap, per_task=per_task)))  # fmt: skip
     if "memory" in args.sections:
         jobs.append(("memory", "replay", _memory_job))
+        cap = 2_000 if args.quick else 200_000
+        jobs.append(("memory", "mt50 replay allocated",
+                     partial(updates.measure_mt50_replay, cap)))  # fmt: skip
     return jobs
 
 
@@ -258,10 +261,15 @@ def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
         bpt = mem["bytes_per_transition"]
         s["bytes_per_transition"] = bpt
         s["mt50_replay_gib"] = 1e7 * bpt / 2**30
+        measured = res.get("memory", {}).get("mt50 replay allocated")
+        if measured:  # the replay really allocated and written, scaled to 1e7 if quick
+            s["mt50_replay_measured_gib"] = 1e7 * measured["rss_bytes_per_transition"] / 2**30
+            s["mt50_sample_6400_ms"] = measured["sample_6400_ms"]
         rss = coll.get(f"mt50 softmod {workers} workers", {}).get("env_rss_bytes")
         if rss:
             s["mt50_env_rss_gib"] = rss / 2**30
             # training holds a train and an eval vector (two sets of envs) and the process itself
-            s["mt50_training_estimate_gib"] = s["mt50_replay_gib"] + 2 * rss / 2**30 + 1.0
+            replay = s.get("mt50_replay_measured_gib", s["mt50_replay_gib"])
+            s["mt50_training_estimate_gib"] = replay + 2 * rss / 2**30 + 1.0
     s["targets"] = TARGETS
     return s

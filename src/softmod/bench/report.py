@@ -77,6 +77,11 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
             f"memory: {s['bytes_per_transition']} bytes per stored transition -> MT50 replay "
             f"(1e7) {s['mt50_replay_gib']:.2f} GiB"
         )
+        if "mt50_replay_measured_gib" in s:
+            line += (
+                f" (allocated and written: {s['mt50_replay_measured_gib']:.2f} GiB resident; a "
+                f"6400-row stratified batch in {s['mt50_sample_6400_ms']:.0f} ms)"
+            )
         if "mt50_env_rss_gib" in s:
             line += (
                 f"; 50 envs in workers {s['mt50_env_rss_gib']:.2f} GiB; MT50 training estimate "
@@ -144,10 +149,18 @@ def markdown(res: dict[str, Any]) -> str:
             f"{v['outside_update_share']:.1%} | |"
         )
     if "bytes_per_transition" in s:
+        measured = s.get("mt50_replay_measured_gib")
         rows.append(
             f"| bytes per stored transition | {s['bytes_per_transition']} | MT50 replay "
-            f"{s['mt50_replay_gib']:.1f} GiB | |"
+            f"{s['mt50_replay_gib']:.1f} GiB"
+            + ("" if measured is None else f" ({measured:.1f} GiB resident, measured)")
+            + " | |"
         )
+        if "mt50_training_estimate_gib" in s:
+            rows.append(
+                f"| MT50 training memory (replay + 2 x 50 envs + process), GiB | "
+                f"{s['mt50_training_estimate_gib']:.1f} | 24 GiB machine | |"
+            )
     when = res.get("time") or time.strftime("%Y-%m-%d")
     head = (
         f"Measured {when} on {m['cpu']}, {m['cpus']} CPUs, torch "

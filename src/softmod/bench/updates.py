@@ -9,6 +9,7 @@ measured in the same run, the machine's practical peak for this BLAS.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -154,3 +155,33 @@ def bytes_per_transition(obs_dim: int = OBS_DIM, act_dim: int = ACT_DIM) -> int:
     replay = MultiTaskReplay(2, 8, obs_dim, act_dim)
     tensors = (replay.obs, replay.next_obs, replay.action, replay.reward, replay.terminated)
     return sum(t.numel() * t.element_size() for t in tensors) // 16
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure_mt50_replay(capacity_per_task: int = 200_000, tasks: int = 50) -> dict[str, float]:
+    """Allocate the MT50 replay (50 x 2e5 = 1e7 transitions), write every row, and measure the
+    memory it really takes (resident set growth) and the time to draw one 6400-row stratified
+    batch from it. ``capacity_per_task`` smaller for a quick run (the per-row figure holds)."""
+    import gc
+
+    gc.collect()
+    before = _rss_bytes()
+    replay = MultiTaskReplay(tasks, capacity_per_task, OBS_DIM, ACT_DIM)
+    for t in (replay.obs, replay.next_obs, replay.action, replay.reward, replay.terminated):
+        t.fill_(0.5)  # touch every page: zeros from calloc would not be resident yet
+    replay.size[:] = capacity_per_task
+    grown = _rss_bytes() - before
+    replay.sample(128 * tasks)
+    start = time.perf_counter()
+    for _ in range(10):
+        replay.sample(128 * tasks)
+    sample_ms = (time.perf_counter() - start) / 10 * 1e3
+    rows = tasks * capacity_per_task
+    del replay
+    gc.collect()
+    return {"transitions": rows, "rss_bytes": grown, "rss_bytes_per_transition": grown / rows,
+            "sample_6400_ms": sample_ms}  # fmt: skip
