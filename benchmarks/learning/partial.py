@@ -1,8 +1,9 @@
 """Record runs of ``run.py`` that were stopped before their budget: curves only, no final eval.
 
-Usage: ``python benchmarks/learning/partial.py NAME RUN_DIR...`` writes
-``benchmarks/results/learning/NAME.json`` (each run's config, the steps it reached, its periodic
-evaluations from ``eval.csv``, wall time) and ``NAME.png`` (success against environment steps).
+Usage: ``python benchmarks/learning/partial.py NAME RUN_DIR... [--out DIR]`` writes
+``benchmarks/results/learning/NAME.json`` (or ``DIR/NAME.json``: each run's config, the steps it
+reached, its periodic evaluations from ``eval.csv``, wall time, command) and ``NAME.png`` (success
+against environment steps).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import RESULTS, ROOT, commit, machine, read_curve
 
 
-def main(name: str, run_dirs: list[Path]) -> Path:
+def _where(run_dir: Path) -> str:
+    try:
+        return str(run_dir.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(run_dir.resolve())
+
+
+def main(name: str, run_dirs: list[Path], out: Path = RESULTS) -> Path:
     """Write the record and the figure of the stopped runs."""
     runs = []
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -33,7 +41,7 @@ def main(name: str, run_dirs: list[Path]) -> Path:
             "goals": cfg["env"]["goals"], "seed": cfg["seed"], "budget": cfg["total_steps"],
             "reached_env_steps": int(train[-1]["step"]), "train_wall_s": train[-1]["time_s"],
             "updates": int(train[-1]["train/updates"]), "curve": curve,
-            "run_dir": str(run_dir.resolve().relative_to(ROOT)),
+            "run_dir": _where(run_dir), "command": _command(run_dir),
         })  # fmt: skip
         label = f"{cfg['method']} (stopped at {int(train[-1]['step']):,})"
         xs, ys = [r["step"] for r in curve], [100 * r["eval/mean_success"] for r in curve]
@@ -45,15 +53,25 @@ def main(name: str, run_dirs: list[Path]) -> Path:
     ax.legend(fontsize=9)
     ax.set_title(f"{name}: stopped before the budget (periodic eval, 5 episodes/task)", fontsize=10)
     fig.tight_layout()
-    png = RESULTS / f"{name}.png"
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / f"{name}.png"
     fig.savefig(png, dpi=110)
     record = {"name": name, "status": "stopped before the budget: curves only, no final eval",
-              "command": "python benchmarks/learning/run.py --benchmark mt10 --method M "
-                         "--budget 120000 (threads 1, three in parallel)",
               "machine": machine(), "commit": commit(), "runs": runs}  # fmt: skip
-    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return png
 
 
+def _command(run_dir: Path) -> str:
+    """The run.py command that started the run (noted in ``learning.json`` since session 3)."""
+    meta = run_dir / "learning.json"
+    return json.loads(meta.read_text())["command"] if meta.exists() else "(not recorded)"
+
+
 if __name__ == "__main__":
-    print(main(sys.argv[1], [Path(p) for p in sys.argv[2:]]))
+    args = sys.argv[1:]
+    out = RESULTS
+    if "--out" in args:
+        i = args.index("--out")
+        out, args = Path(args[i + 1]), args[:i] + args[i + 2 :]
+    print(main(args[0], [Path(p) for p in args[1:]], out))

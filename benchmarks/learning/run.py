@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup-per-task", type=int, default=4000, help="random-action steps per task")
     p.add_argument("--batch-size", type=int, default=None, help="default: 128 per task")
     p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=0, help="env worker processes (0: in-process)")
+    p.add_argument("--async-step", action="store_true", help="overlap env steps and the update")
     p.add_argument("--name", default=None)
     p.add_argument("--resume", type=Path, default=None, help="continue this stopped run directory")
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON record goes")
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
                 eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
                 log_interval=min(5_000, a.eval_interval), threads=a.threads, progress=False,
                 checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
-                batch_size=a.batch_size,
+                batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
             )  # fmt: skip
             cfg = args.to_config()
             run_dir = a.runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
