@@ -153,11 +153,13 @@ def test_sigint_finishes_the_step_and_writes_a_checkpoint(tmp_path: Path, monkey
         return env
 
     monkeypatch.setattr(train_module, "make_env", make_env)
+    # what was installed before (default_int_handler; SIG_IGN when pytest runs as a background job)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with pytest.raises(RunInterrupted, match="by SIGINT at step 120") as info:
         train(small_config(), tmp_path / "run", progress=False)
     assert info.value.exit_code == 130
     assert [s for s, _ in step_checkpoints(tmp_path / "run" / "checkpoints")] == [120]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # restored
 
 
 # ------------------------------------------------------------------ a real `softmod train` process
