@@ -47,14 +47,20 @@ def plot_group(key: str, recs: list[dict], out: Path) -> Path:
     ax.set_ylabel("success rate (%)")
     ax.set_ylim(-3, 103)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=9)
+    ax.legend(loc="center right", fontsize=9, framealpha=0.9)
     ax.set_title("periodic evaluation (deterministic, few episodes/task)")
-    tasks = list(recs[0]["final_eval"]["tasks"])
-    width = 0.8 / len(recs)
+    # every record's tasks (single-task runs: one task each, one bar per task, no grouping)
+    tasks = list(dict.fromkeys(t for r in recs for t in r["final_eval"]["tasks"]))
+    shared = all(len(r["final_eval"]["tasks"]) == len(tasks) for r in recs)
+    width = 0.8 / len(recs) if shared else 0.6
     for i, rec in enumerate(recs):
-        vals = [100 * rec["final_eval"]["tasks"].get(t, {}).get("success", 0) for t in tasks]
-        xs = [j + (i - (len(recs) - 1) / 2) * width for j in range(len(tasks))]
-        bx.bar(xs, vals, width, label=names[i])
+        own = rec["final_eval"]["tasks"]
+        shift = (i - (len(recs) - 1) / 2) * width if shared else 0.0
+        xs = [j + shift for j, t in enumerate(tasks) if t in own]
+        bars = bx.bar(xs, [100 * own[t]["success"] for t in tasks if t in own], width,
+                      label=names[i])  # fmt: skip
+        if not shared:  # few bars: print the value (a 0% bar is otherwise invisible)
+            bx.bar_label(bars, fmt="%.0f%%", fontsize=8)
     bx.set_xticks(range(len(tasks)))
     bx.set_xticklabels([t.removesuffix("-v3") for t in tasks], rotation=40, ha="right", fontsize=8)
     bx.set_ylabel("final success (%)")

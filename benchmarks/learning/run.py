@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
             cfg = args.to_config()
             run_dir = a.runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
             meta = {"name": name, "command": command, "threads": a.threads,
-                    "final_episodes": a.final_episodes}  # fmt: skip
+                    "final_episodes": a.final_episodes, "commit": commit()}  # fmt: skip
             run_dir.mkdir(parents=True)
             (run_dir / "learning.json").write_text(json.dumps(meta) + "\n")
             result = train(cfg, run_dir, progress=False, stop_at=a.stop_at)
@@ -165,7 +165,7 @@ def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, result: Tr
         "horizon": cfg.env.horizon,
         "device": str(device),
         "machine": machine(),
-        "commit": commit(),
+        "commit": meta.get("commit", commit()),  # the code the run started with
         "threads": meta["threads"],
         "train_wall_s": round(result.wall_s, 1),
         "parameters": result.parameter_counts,
