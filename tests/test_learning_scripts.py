@@ -65,7 +65,20 @@ def test_record_resume_and_plot(tmp_path: Path) -> None:
     assert summary.count("| toy-fixed | mt-sac | 1,200 |") == 2
 
 
-def test_budget_required(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--benchmark", "toy"], "--budget is required"),
+        (["--benchmark", "toy", "--method", "nope", "--budget", "100"], "unknown method 'nope'"),
+        (["--benchmark", "mt1", "--task", "nope", "--budget", "100"], "unknown task 'nope'"),
+        (["--resume", "/nonexistent/run"], "no run there"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys, args, message) -> None:
+    runs, out = tmp_path / "runs", tmp_path / "results"
     with pytest.raises(SystemExit) as err:
-        RUN.main(["--benchmark", "toy", "--out", str(tmp_path)])
+        RUN.main([*args, "--out", str(out), "--runs-dir", str(runs)])
     assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not runs.exists() and not out.exists()

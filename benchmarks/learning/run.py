@@ -25,11 +25,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
 from softmod.bench import machine
-from softmod.checkpoint import load_agent
+from softmod.checkpoint import CheckpointError, load_agent
 from softmod.cli import TrainArgs
 from softmod.config import RunConfig, load_config
 from softmod.envs import make_env
@@ -37,6 +38,7 @@ from softmod.evaluate import evaluate
 from softmod.resume import resume
 from softmod.train import EVAL_STREAM, TrainResult, train
 from softmod.training_support import RunInterrupted
+from softmod.validation import ConfigError, validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "learning"
@@ -87,10 +89,16 @@ def main(argv: list[str] | None = None) -> dict:
         help="stop (with a checkpoint) after this many env steps; finish later with --resume",
     )  # fmt: skip
     a = p.parse_args(argv)
+
+    def fail(msg: str) -> NoReturn:
+        p.exit(2, f"run.py: error: {msg}\n")  # one line, exit 2, nothing written
+
     command = "python benchmarks/learning/run.py " + " ".join(argv or sys.argv[1:])
     try:
         if a.resume is not None:
             run_dir = a.resume.resolve()
+            if not (run_dir / "config.json").is_file():
+                fail(f"--resume {str(a.resume)!r}: no run there (config.json is missing)")
             cfg = load_config(run_dir / "config.json")
             meta = read_meta(run_dir, cfg)
             result = resume(run_dir, progress=False, stop_at=a.stop_at)
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
             name = meta["name"]
         else:
             if a.budget is None:
-                p.error("--budget is required (or --resume RUN_DIR)")
+                fail("--budget is required (or --resume RUN_DIR)")
             parts = (a.benchmark, a.task, a.goals, a.method, f"{a.budget // 1000}k", f"s{a.seed}")
             name = a.name or "-".join(x for x in parts if x)
             args = TrainArgs(
@@ -109,13 +117,19 @@ def main(argv: list[str] | None = None) -> dict:
                 checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
                 batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
             )  # fmt: skip
-            cfg = args.to_config()
+            try:  # bad options end here, before a run directory exists
+                cfg = args.to_config()
+                validate_config(cfg)
+            except ValueError as err:
+                fail(str(err))
             run_dir = a.runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
             meta = {"name": name, "command": command, "threads": a.threads,
                     "final_episodes": a.final_episodes, "commit": commit()}  # fmt: skip
             run_dir.mkdir(parents=True)
             (run_dir / "learning.json").write_text(json.dumps(meta) + "\n")
             result = train(cfg, run_dir, progress=False, stop_at=a.stop_at)
+    except (ConfigError, CheckpointError) as err:  # --resume: an incompatible or broken run
+        fail(str(err).strip().splitlines()[0])
     except RunInterrupted as stop:
         print(f"stopped at step {stop.step:,}; continue with: "
               f"python benchmarks/learning/run.py --resume {run_dir}")  # fmt: skip
