@@ -25,7 +25,7 @@ def _load(name: str) -> ModuleType:
     return mod
 
 
-RUN, PLOT = _load("run"), _load("plot")
+RUN, PLOT, PARTIAL = _load("run"), _load("plot"), _load("partial")
 COMMON = ["--benchmark", "toy", "--method", "mt-sac", "--budget", "1200", "--eval-interval",
           "400", "--eval-episodes", "2", "--final-episodes", "3", "--checkpoint-interval", "400",
           "--warmup-per-task", "50", "--batch-size", "32", "--device", "cpu"]  # fmt: skip
@@ -82,3 +82,36 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys, args, 
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not runs.exists() and not out.exists()
+
+
+def test_partial_compares_at_equal_samples(tmp_path: Path, capsys) -> None:
+    """Two runs stopped at different steps: the record compares them at the last common eval."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    for method, stop in (("mt-sac", "1200"), ("mt-mh-sac", "800")):
+        args = [a if a != "mt-sac" else method for a in COMMON]
+        with pytest.raises(SystemExit):
+            RUN.main([*args, "--budget", "4000", "--runs-dir", str(runs), "--out", str(out),
+                      "--name", method, "--stop-at", stop])  # fmt: skip
+    dirs = sorted(runs.iterdir())  # mt-mh-sac-..., mt-sac-...
+    png = PARTIAL.main("both", dirs, out)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((out / "both.json").read_text())
+    reached = {r["method"]: r["reached_env_steps"] for r in record["runs"]}
+    assert reached == {"mt-mh-sac": 800, "mt-sac": 1200}
+    eq = record["equal_samples"]
+    assert eq["step"] == 800 and set(eq["runs"]) == {"mt-sac", "mt-mh-sac"}
+    for run_dir in dirs:  # the figures at step 800 are the ones in the run's eval.csv
+        row = next(r for r in RUN.read_curve(run_dir / "eval.csv") if r["step"] == 800)
+        method = json.loads((run_dir / "config.json").read_text())["method"]
+        got = eq["runs"][method]
+        assert got["mean_return"] == row["eval/mean_return"]
+        assert sum(got["return"].values()) / len(got["return"]) == pytest.approx(
+            got["mean_return"], rel=1e-4
+        )
+    table = (out / "both.md").read_text()
+    assert "800 environment steps" in table and table.count("| mean |") == 1
+
+    # a directory that is not a run: one line naming it, nothing written
+    with pytest.raises(SystemExit) as err:
+        PARTIAL.main("bad", [tmp_path / "nothing"], out)
+    assert "is not a run.py run" in str(err.value) and not (out / "bad.json").exists()

@@ -1,9 +1,19 @@
-"""Record runs of ``run.py`` that were stopped before their budget: curves only, no final eval.
+"""Record runs of ``run.py`` that have not reached their budget (stopped, or still running).
 
-Usage: ``python benchmarks/learning/partial.py NAME RUN_DIR... [--out DIR]`` writes
-``benchmarks/results/learning/NAME.json`` (or ``DIR/NAME.json``: each run's config, the steps it
-reached, its periodic evaluations from ``eval.csv``, wall time, command) and ``NAME.png`` (success
-against environment steps).
+Usage: ``python benchmarks/learning/partial.py NAME RUN_DIR... [--out DIR]`` writes, under
+``benchmarks/results/learning/`` (or ``DIR``):
+
+- ``NAME.json``: each run's config, the steps it reached, its periodic evaluations from
+  ``eval.csv``, wall time and command, and ``equal_samples``: every run at the largest periodic
+  evaluation that all of them reached (mean and per-task success and return), so methods that
+  ran at different speeds are compared at the same number of samples;
+- ``NAME.png``: mean success and mean return against environment steps, and the per-task return
+  at that equal-samples step;
+- ``NAME.md``: the equal-samples table.
+
+There is no final evaluation: the periodic ones use a few episodes per task (``--eval-episodes``).
+A run directory without ``config.json`` and ``eval.csv`` is a one-line error (exit 2), before
+anything is written.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import RESULTS, ROOT, commit, machine, read_curve
@@ -28,44 +39,118 @@ def _where(run_dir: Path) -> str:
         return str(run_dir.resolve())
 
 
+def _command(run_dir: Path) -> str:
+    """The run.py command that started the run (noted in ``learning.json`` since session 3)."""
+    meta = run_dir / "learning.json"
+    return json.loads(meta.read_text())["command"] if meta.exists() else "(not recorded)"
+
+
+def _tasks(row: dict[str, float]) -> list[str]:
+    """Task names of an eval row, in column order (``eval/<task>/success``)."""
+    return [k.split("/")[1] for k in row if k.startswith("eval/") and k.endswith("/success")]
+
+
+def equal_samples(runs: list[dict]) -> dict:
+    """Every run at the largest periodic-evaluation step that all runs reached."""
+    common = set.intersection(*({int(r["step"]) for r in run["curve"]} for run in runs))
+    if not common:
+        raise ValueError("the runs share no evaluation step")
+    step = max(common)
+    at: dict[str, dict] = {}
+    for run in runs:
+        row = next(r for r in run["curve"] if int(r["step"]) == step)
+        tasks = _tasks(row)
+        at[run["label"]] = {
+            "mean_success": row["eval/mean_success"],
+            "mean_return": row["eval/mean_return"],
+            "success": {t: row[f"eval/{t}/success"] for t in tasks},
+            "return": {t: row[f"eval/{t}/return"] for t in tasks},
+        }
+    return {"step": step, "runs": at}
+
+
+def _table(eq: dict) -> str:
+    methods = list(eq["runs"])
+    tasks = list(eq["runs"][methods[0]]["return"])
+    head = "| task | " + " | ".join(f"{m} success / return" for m in methods) + " |"
+    lines = [f"Periodic evaluation at {eq['step']:,} environment steps (equal samples).", "",
+             head, "|---|" + "---|" * len(methods)]  # fmt: skip
+    for t in [*tasks, "mean"]:
+        cells = []
+        for m in methods:
+            r = eq["runs"][m]
+            s, ret = (r["mean_success"], r["mean_return"]) if t == "mean" else (
+                r["success"][t], r["return"][t])  # fmt: skip
+            cells.append(f"{100 * s:.0f}% / {ret:.0f}")
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _figure(name: str, runs: list[dict], eq: dict, png: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    for run in runs:
+        xs = [r["step"] for r in run["curve"]]
+        label = f"{run['label']} (at {run['reached_env_steps']:,})"
+        axes[0].plot(xs, [100 * r["eval/mean_success"] for r in run["curve"]], marker="o", ms=2,
+                     label=label)  # fmt: skip
+        axes[1].plot(xs, [r["eval/mean_return"] for r in run["curve"]], marker="o", ms=2,
+                     label=label)  # fmt: skip
+    for ax, ylabel in zip(axes[:2], ("mean success rate (%)", "mean episode return"), strict=True):
+        ax.axvline(eq["step"], color="grey", ls=":", lw=1)
+        ax.set_xlabel("environment steps (all tasks)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylim(-3, 103)
+    methods = list(eq["runs"])
+    tasks = list(eq["runs"][methods[0]]["return"])
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        vals = [eq["runs"][m]["return"][t] for t in tasks]
+        axes[2].bar(np.arange(len(tasks)) + (i - (len(methods) - 1) / 2) * width, vals, width,
+                    label=m)  # fmt: skip
+    axes[2].set_xticks(np.arange(len(tasks)), [t.removesuffix("-v3") for t in tasks],
+                       rotation=60, ha="right", fontsize=7)  # fmt: skip
+    axes[2].set_ylabel("episode return")
+    axes[2].set_title(f"per task at {eq['step']:,} steps (equal samples)", fontsize=9)
+    axes[2].legend(fontsize=8)
+    fig.suptitle(f"{name}: before the budget (periodic eval, few episodes per task)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def main(name: str, run_dirs: list[Path], out: Path = RESULTS) -> Path:
-    """Write the record and the figure of the stopped runs."""
+    """Write the record, the equal-samples table and the figure of the runs; return the PNG."""
+    for run_dir in run_dirs:
+        missing = [f for f in ("config.json", "eval.csv") if not (run_dir / f).exists()]
+        if missing:
+            raise SystemExit(f"partial.py: {run_dir} is not a run.py run (no {missing[0]})")
     runs = []
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for run_dir in run_dirs:
         cfg = json.loads((run_dir / "config.json").read_text())
-        curve = read_curve(run_dir / "eval.csv")
         train = read_curve(run_dir / "train.csv")
         runs.append({
             "method": cfg["method"], "benchmark": cfg["env"]["benchmark"],
             "goals": cfg["env"]["goals"], "seed": cfg["seed"], "budget": cfg["total_steps"],
             "reached_env_steps": int(train[-1]["step"]), "train_wall_s": train[-1]["time_s"],
-            "updates": int(train[-1]["train/updates"]), "curve": curve,
+            "updates": int(train[-1]["train/updates"]),
+            "curve": read_curve(run_dir / "eval.csv"),
             "run_dir": _where(run_dir), "command": _command(run_dir),
         })  # fmt: skip
-        label = f"{cfg['method']} (stopped at {int(train[-1]['step']):,})"
-        xs, ys = [r["step"] for r in curve], [100 * r["eval/mean_success"] for r in curve]
-        ax.plot(xs, ys, marker="o", ms=3, label=label)
-    ax.set_xlabel("environment steps (all tasks)")
-    ax.set_ylabel("success rate (%)")
-    ax.set_ylim(-3, 103)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
-    ax.set_title(f"{name}: stopped before the budget (periodic eval, 5 episodes/task)", fontsize=10)
-    fig.tight_layout()
+    for run in runs:  # one label per run: the method, and the seed where methods repeat
+        twins = sum(r["method"] == run["method"] for r in runs)
+        run["label"] = run["method"] if twins == 1 else f"{run['method']} s{run['seed']}"
+    eq = equal_samples(runs)
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"{name}.png"
-    fig.savefig(png, dpi=110)
-    record = {"name": name, "status": "stopped before the budget: curves only, no final eval",
-              "machine": machine(), "commit": commit(), "runs": runs}  # fmt: skip
+    _figure(name, runs, eq, png)
+    (out / f"{name}.md").write_text(f"# {name}\n\n" + _table(eq))
+    record = {"name": name, "status": "before the budget: periodic evaluations only, no final eval",
+              "machine": machine(), "commit": commit(), "equal_samples": eq,
+              "runs": runs}  # fmt: skip
     (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return png
-
-
-def _command(run_dir: Path) -> str:
-    """The run.py command that started the run (noted in ``learning.json`` since session 3)."""
-    meta = run_dir / "learning.json"
-    return json.loads(meta.read_text())["command"] if meta.exists() else "(not recorded)"
 
 
 if __name__ == "__main__":
@@ -74,4 +159,6 @@ if __name__ == "__main__":
     if "--out" in args:
         i = args.index("--out")
         out, args = Path(args[i + 1]), args[:i] + args[i + 2 :]
+    if len(args) < 2:
+        raise SystemExit("usage: partial.py NAME RUN_DIR... [--out DIR]")
     print(main(args[0], [Path(p) for p in args[1:]], out))
