@@ -115,3 +115,40 @@ def test_partial_compares_at_equal_samples(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as err:
         PARTIAL.main("bad", [tmp_path / "nothing"], out)
     assert "is not a run.py run" in str(err.value) and not (out / "bad.json").exists()
+
+
+def test_task_use_measures_dependence_on_the_task_id(tmp_path: Path) -> None:
+    """task_use.py: step 0 plus every checkpoint; a network blind to the task id measures 0."""
+    task_use = _load("task_use")
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    for method in ("soft-shallow", "mt-mh-sac"):
+        args = [a if a != "mt-sac" else method for a in COMMON]
+        RUN.main([*args, "--budget", "800", "--runs-dir", str(runs), "--out", str(out),
+                  "--name", method])  # fmt: skip
+    dirs = sorted(runs.iterdir())  # mt-mh-sac-..., soft-shallow-...
+    png = task_use.main("tu", dirs, out=out)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((out / "tu.json").read_text())
+    by_method = {r["method"]: r for r in record["runs"]}
+    for run in record["runs"]:  # a fresh agent, the checkpoints at 400 and the final weights
+        assert [row["step"] for row in run["rows"]] == [0, 400, 800]
+    soft, mh = by_method["soft-shallow"]["rows"], by_method["mt-mh-sac"]["rows"]
+    assert "routing_from_uniform" in soft[0] and "routing_from_uniform" not in mh[0]
+    assert soft[0]["routing_from_uniform"] < 0.01  # the authors' ±3e-3 routing init: uniform
+    assert soft[-1]["routing_from_uniform"] > soft[0]["routing_from_uniform"]  # it learned
+    assert mh[-1]["policy_task"] > 0 and "| soft-shallow | 800 |" in (out / "tu.md").read_text()
+
+    # the same states with a task embedding that ignores the task: no spread over task ids
+    from softmod.config import load_config
+    from softmod.sac.agent import MultiTaskSAC
+
+    cfg = load_config(dirs[1] / "config.json")
+    obs, act, task, num_tasks = task_use.random_states(cfg, 1)
+    agent = MultiTaskSAC(cfg, obs.shape[1], act.shape[1], num_tasks, task_use.torch.device("cpu"))
+    for net in (agent.policy.net, agent.q.net):
+        task_use.torch.nn.init.zeros_(net.task_embed.weight)
+    blind = task_use.measure(agent, obs, act, task)
+    assert blind["policy_task"] == 0 and blind["q_task"] == 0 and blind["policy_state"] > 0
+
+    with pytest.raises(SystemExit, match="not a softmod run"):
+        task_use.main("bad", [tmp_path / "nothing"], out=out)
