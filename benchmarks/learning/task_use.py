@@ -132,8 +132,8 @@ def analyse(run_dir: Path, snapshots: Path | None, episodes: int) -> dict:
         agent.load_state_dict(load_file(path)["agent"])
         rows.append({"step": step, **measure(agent, obs, act, task)})
     return {"method": cfg.method, "benchmark": cfg.env.benchmark, "goals": cfg.env.goals,
-            "seed": cfg.seed, "states": len(obs), "run_dir": _where(run_dir),
-            "rows": rows}  # fmt: skip
+            "seed": cfg.seed, "budget": cfg.total_steps, "states": len(obs),
+            "run_dir": _where(run_dir), "rows": rows}  # fmt: skip
 
 
 def _figure(name: str, runs: list[dict], png: Path) -> None:
@@ -143,11 +143,11 @@ def _figure(name: str, runs: list[dict], png: Path) -> None:
         xs = [r["step"] for r in run["rows"]]
         for ax, key in zip(axes[:2], ("policy", "q"), strict=True):
             ys = [r[f"{key}_task"] / max(r[f"{key}_state"], 1e-12) for r in run["rows"]]
-            ax.plot(xs, ys, marker="o", ms=3, label=run["method"])
+            ax.plot(xs, ys, marker="o", ms=3, label=run["label"])
     for run in routed:
         xs = [r["step"] for r in run["rows"]]
         axes[2].plot(xs, [r["routing_from_uniform"] for r in run["rows"]], marker="o", ms=3,
-                     label=run["method"])  # fmt: skip
+                     label=run["label"])  # fmt: skip
     titles = ("policy: spread over task ids / spread over states",
               "Q1: spread over task ids / spread over states",
               "policy routing: mean |p - 1/n| (0 = uniform)")  # fmt: skip
@@ -169,7 +169,7 @@ def _table(runs: list[dict]) -> str:
         for r in run["rows"]:
             route = f"{r['routing_from_uniform']:.4f}" if "routing_from_uniform" in r else "-"
             lines.append(
-                f"| {run['method']} | {r['step']:,} | {r['policy_task']:.4f} / "
+                f"| {run['label']} | {r['step']:,} | {r['policy_task']:.4f} / "
                 f"{r['policy_state']:.4f} | {r['q_task']:.3f} / {r['q_state']:.3f} | {route} |"
             )
     return "\n".join(lines) + "\n"
@@ -184,6 +184,9 @@ def main(name: str, run_dirs: list[Path], snapshots: Path | None = None, episode
     if episodes < 1:
         raise SystemExit(f"task_use.py: --episodes must be >= 1, got {episodes}")
     runs = [analyse(d, snapshots, episodes) for d in run_dirs]
+    for run in runs:  # one label per run: the method, and its budget where methods repeat
+        twins = sum(r["method"] == run["method"] for r in runs)
+        run["label"] = run["method"] if twins == 1 else f"{run['method']} ({run['budget']:,} run)"
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"{name}.png"
     _figure(name, runs, png)
