@@ -142,14 +142,17 @@ def _figure(name: str, runs: list[dict], png: Path) -> None:
     for run in runs:
         xs = [r["step"] for r in run["rows"]]
         for ax, key in zip(axes[:2], ("policy", "q"), strict=True):
-            ys = [r[f"{key}_task"] / max(r[f"{key}_state"], 1e-12) for r in run["rows"]]
-            ax.plot(xs, ys, marker="o", ms=3, label=run["label"])
+            line = ax.plot(xs, [r[f"{key}_task"] for r in run["rows"]], marker="o", ms=3,
+                           label=f"{run['label']}: over task ids")[0]  # fmt: skip
+            dashed = "dashed: std over states" if run is runs[0] else "_nolegend_"
+            ax.plot(xs, [r[f"{key}_state"] for r in run["rows"]], ls="--", lw=1,
+                    color=line.get_color(), label=dashed)  # fmt: skip
     for run in routed:
         xs = [r["step"] for r in run["rows"]]
         axes[2].plot(xs, [r["routing_from_uniform"] for r in run["rows"]], marker="o", ms=3,
                      label=run["label"])  # fmt: skip
-    titles = ("policy: spread over task ids / spread over states",
-              "Q1: spread over task ids / spread over states",
+    titles = ("policy: std of the deterministic action, same state, task id changed",
+              "Q1: std of Q1(s, a, task id), same (s, a), task id changed",
               "policy routing: mean |p - 1/n| (0 = uniform)")  # fmt: skip
     for ax, title in zip(axes, titles, strict=False):
         ax.set_title(title, fontsize=9)
