@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import RESULTS, ROOT, commit, machine
 
 from softmod.checkpoint import load_file
-from softmod.config import load_config
+from softmod.config import RunConfig, load_config
 from softmod.envs import make_env
 from softmod.sac.agent import MultiTaskSAC
 
@@ -58,7 +58,7 @@ def _where(run_dir: Path) -> str:
     return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
 
 
-def random_states(cfg, episodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def random_states(cfg: RunConfig, episodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """``(obs (N, O), action (N, A), task (N,), tasks)`` from uniformly random actions in every
     task environment of the run."""
     env_cfg = dataclasses.replace(cfg.env, workers=0)
