@@ -112,12 +112,15 @@ def test_partial_compares_at_equal_samples(tmp_path: Path, capsys) -> None:
     assert "800 environment steps" in table and table.count("| mean |") == 1
 
     # a directory that is not a run: one line naming it, nothing written
+    capsys.readouterr()
     with pytest.raises(SystemExit) as err:
         PARTIAL.main("bad", [tmp_path / "nothing"], out)
-    assert "is not a run.py run" in str(err.value) and not (out / "bad.json").exists()
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert err.value.code == 2 and "is not a run.py run" in line and "nothing" in line
+    assert not (out / "bad.json").exists()
 
 
-def test_task_use_measures_dependence_on_the_task_id(tmp_path: Path) -> None:
+def test_task_use_measures_dependence_on_the_task_id(tmp_path: Path, capsys) -> None:
     """task_use.py: step 0 plus every checkpoint; a network blind to the task id measures 0."""
     task_use = _load("task_use")
     runs, out = tmp_path / "runs", tmp_path / "results"
@@ -150,5 +153,8 @@ def test_task_use_measures_dependence_on_the_task_id(tmp_path: Path) -> None:
     blind = task_use.measure(agent, obs, act, task)
     assert blind["policy_task"] == 0 and blind["q_task"] == 0 and blind["policy_state"] > 0
 
-    with pytest.raises(SystemExit, match="not a softmod run"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:
         task_use.main("bad", [tmp_path / "nothing"], out=out)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert err.value.code == 2 and "not a softmod run" in line and not (out / "bad.json").exists()

@@ -18,6 +18,7 @@ anything is written.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -29,20 +30,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import RESULTS, ROOT, commit, machine, read_curve
+from run import RESULTS, commit, die, label_runs, machine, read_curve, read_meta, where
 
-
-def _where(run_dir: Path) -> str:
-    try:
-        return str(run_dir.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(run_dir.resolve())
-
-
-def _command(run_dir: Path) -> str:
-    """The run.py command that started the run (noted in ``learning.json`` since session 3)."""
-    meta = run_dir / "learning.json"
-    return json.loads(meta.read_text())["command"] if meta.exists() else "(not recorded)"
+from softmod.config import load_config
 
 
 def _tasks(row: dict[str, float]) -> list[str]:
@@ -125,22 +115,20 @@ def main(name: str, run_dirs: list[Path], out: Path = RESULTS) -> Path:
     for run_dir in run_dirs:
         missing = [f for f in ("config.json", "eval.csv") if not (run_dir / f).exists()]
         if missing:
-            raise SystemExit(f"partial.py: {run_dir} is not a run.py run (no {missing[0]})")
+            die("partial.py", f"{run_dir} is not a run.py run (no {missing[0]})")
     runs = []
     for run_dir in run_dirs:
-        cfg = json.loads((run_dir / "config.json").read_text())
+        cfg = load_config(run_dir / "config.json")
         train = read_curve(run_dir / "train.csv")
         runs.append({
-            "method": cfg["method"], "benchmark": cfg["env"]["benchmark"],
-            "goals": cfg["env"]["goals"], "seed": cfg["seed"], "budget": cfg["total_steps"],
+            "method": cfg.method, "benchmark": cfg.env.benchmark, "goals": cfg.env.goals,
+            "seed": cfg.seed, "budget": cfg.total_steps,
             "reached_env_steps": int(train[-1]["step"]), "train_wall_s": train[-1]["time_s"],
             "updates": int(train[-1]["train/updates"]),
             "curve": read_curve(run_dir / "eval.csv"),
-            "run_dir": _where(run_dir), "command": _command(run_dir),
+            "run_dir": where(run_dir), "command": read_meta(run_dir, cfg)["command"],
         })  # fmt: skip
-    for run in runs:  # one label per run: the method, and the seed where methods repeat
-        twins = sum(r["method"] == run["method"] for r in runs)
-        run["label"] = run["method"] if twins == 1 else f"{run['method']} s{run['seed']}"
+    label_runs(runs, " s{seed}")
     eq = equal_samples(runs)
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"{name}.png"
@@ -154,11 +142,9 @@ def main(name: str, run_dirs: list[Path], out: Path = RESULTS) -> Path:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    out = RESULTS
-    if "--out" in args:
-        i = args.index("--out")
-        out, args = Path(args[i + 1]), args[:i] + args[i + 2 :]
-    if len(args) < 2:
-        raise SystemExit("usage: partial.py NAME RUN_DIR... [--out DIR]")
-    print(main(args[0], [Path(p) for p in args[1:]], out))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("name")
+    ap.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    a = ap.parse_args()
+    print(main(a.name, a.run_dirs, a.out))

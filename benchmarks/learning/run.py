@@ -55,6 +55,26 @@ def commit() -> str:
         return "unknown"
 
 
+def where(run_dir: Path) -> str:
+    """A run directory as recorded: relative to the repository when it lies inside it."""
+    resolved = run_dir.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
+
+
+def die(script: str, message: str) -> NoReturn:
+    """Bad input of a learning script: one line on stderr, exit 2, before anything is written."""
+    print(f"{script}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def label_runs(runs: list[dict], detail: str) -> None:
+    """Give each run record a ``label``: its method, plus ``detail.format(**run)`` where several
+    runs share the method (for example ``" s{seed}"``)."""
+    for run in runs:
+        twins = sum(r["method"] == run["method"] for r in runs)
+        run["label"] = run["method"] + (detail.format(**run) if twins > 1 else "")
+
+
 def read_curve(path: Path) -> list[dict[str, float]]:
     """The periodic evaluations of a run: one dict per row of ``eval.csv``."""
     with path.open() as f:

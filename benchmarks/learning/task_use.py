@@ -28,9 +28,9 @@ and ``final.pt`` at the run's budget. A bad directory is a one-line error before
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -42,20 +42,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import RESULTS, ROOT, commit, machine
+from run import RESULTS, commit, die, label_runs, machine, where
 
-from softmod.checkpoint import load_file
+from softmod.checkpoint import load_file, step_checkpoints
 from softmod.config import RunConfig, load_config
 from softmod.envs import make_env
 from softmod.sac.agent import MultiTaskSAC
 
 STATE_STREAM = 4  # environment RNG stream of these states (0 train, 1 eval, 2 final, 3 routing)
-_STEP = re.compile(r"step-(\d+)\.pt$")
-
-
-def _where(run_dir: Path) -> str:
-    resolved = run_dir.resolve()
-    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
 
 
 def random_states(cfg: RunConfig, episodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -113,8 +107,8 @@ def checkpoints(run_dir: Path, snapshots: Path | None, budget: int) -> list[tupl
     found: dict[int, Path] = {}
     dirs = [run_dir / "checkpoints"] + ([snapshots / run_dir.name] if snapshots else [])
     for d in dirs:
-        for p in sorted(d.glob("step-*.pt")) if d.is_dir() else []:
-            found.setdefault(int(_STEP.search(p.name).group(1)), p)
+        for step, path in step_checkpoints(d):
+            found.setdefault(step, path)
     if (run_dir / "checkpoints" / "final.pt").exists():
         found[budget] = run_dir / "checkpoints" / "final.pt"
     return sorted(found.items())
@@ -133,7 +127,7 @@ def analyse(run_dir: Path, snapshots: Path | None, episodes: int) -> dict:
         rows.append({"step": step, **measure(agent, obs, act, task)})
     return {"method": cfg.method, "benchmark": cfg.env.benchmark, "goals": cfg.env.goals,
             "seed": cfg.seed, "budget": cfg.total_steps, "states": len(obs),
-            "run_dir": _where(run_dir), "rows": rows}  # fmt: skip
+            "run_dir": where(run_dir), "rows": rows}  # fmt: skip
 
 
 def _figure(name: str, runs: list[dict], png: Path) -> None:
@@ -183,13 +177,11 @@ def main(name: str, run_dirs: list[Path], snapshots: Path | None = None, episode
     """Measure every run's checkpoints; write ``NAME.json``, ``NAME.md``, ``NAME.png``."""
     for run_dir in run_dirs:
         if not (run_dir / "config.json").exists():
-            raise SystemExit(f"task_use.py: {run_dir} is not a softmod run (no config.json)")
+            die("task_use.py", f"{run_dir} is not a softmod run (no config.json)")
     if episodes < 1:
-        raise SystemExit(f"task_use.py: --episodes must be >= 1, got {episodes}")
+        die("task_use.py", f"--episodes must be >= 1, got {episodes}")
     runs = [analyse(d, snapshots, episodes) for d in run_dirs]
-    for run in runs:  # one label per run: the method, and its budget where methods repeat
-        twins = sum(r["method"] == run["method"] for r in runs)
-        run["label"] = run["method"] if twins == 1 else f"{run['method']} ({run['budget']:,} run)"
+    label_runs(runs, " ({budget:,} run)")
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"{name}.png"
     _figure(name, runs, png)
@@ -201,17 +193,11 @@ def main(name: str, run_dirs: list[Path], snapshots: Path | None = None, episode
 
 
 if __name__ == "__main__":
-    args, opts = sys.argv[1:], {"--snapshots": None, "--episodes": "1", "--out": str(RESULTS)}
-    for key in list(opts):
-        if key in args:
-            i = args.index(key)
-            opts[key], args = args[i + 1], args[:i] + args[i + 2 :]
-    if len(args) < 2:
-        raise SystemExit("usage: task_use.py NAME RUN_DIR... [--snapshots DIR] [--episodes N]")
-    if not opts["--episodes"].isdigit():
-        raise SystemExit(
-            f"task_use.py: --episodes must be an integer >= 1, got {opts['--episodes']}"
-        )
-    snap = Path(opts["--snapshots"]) if opts["--snapshots"] else None
-    print(main(args[0], [Path(p) for p in args[1:]], snap, int(opts["--episodes"]),
-               Path(opts["--out"])))  # fmt: skip
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("name")
+    ap.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    ap.add_argument("--snapshots", type=Path, help="copies of pruned checkpoints: DIR/<run name>/")
+    ap.add_argument("--episodes", type=int, default=1, help="random-action episodes per task")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    a = ap.parse_args()
+    print(main(a.name, a.run_dirs, a.snapshots, a.episodes, a.out))
