@@ -53,7 +53,8 @@ def test_a_nan_loss_stops_the_run_naming_step_and_quantity(tmp_path: Path, monke
     with pytest.raises(DivergenceError, match=r"non-finite loss/q \(nan\) at step 216") as info:
         train(small_config(), run, progress=False)
     assert "step-000000000200.pt is intact" in str(info.value)
-    assert [s for s, _ in step_checkpoints(run / "checkpoints")] == [200]  # nothing after it
+    # the warm-up's (100) and the periodic one; nothing after it
+    assert [s for s, _ in step_checkpoints(run / "checkpoints")] == [100, 200]
     _, agent = load_agent(run, torch.device("cpu"), "step-000000000200.pt")
     assert all(torch.isfinite(v).all() for v in agent.state_dict().values())
     monkeypatch.undo()
@@ -76,7 +77,8 @@ def test_a_nan_parameter_is_never_saved(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(MultiTaskSAC, "update", update)
     with pytest.raises(DivergenceError, match="non-finite parameter log_alpha at step 200"):
         train(small_config(), tmp_path / "run", progress=False)
-    assert step_checkpoints(tmp_path / "run" / "checkpoints") == []
+    # only the warm-up's checkpoint (step 100), from before the bad update
+    assert [s for s, _ in step_checkpoints(tmp_path / "run" / "checkpoints")] == [100]
 
 
 def test_on_nonfinite_skip_skips_the_bad_update_and_goes_on(tmp_path: Path, monkeypatch) -> None:
@@ -299,10 +301,10 @@ def test_a_full_disk_at_a_periodic_checkpoint_is_a_warning(
 
     real_save = checkpoint_module.atomic_torch_save
 
-    def save(obj, path):
+    def save(obj, path, what=None):
         if path.name == "step-000000000200.pt":  # the replay is written, then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_save(obj, path)
+        return real_save(obj, path, what)
 
     monkeypatch.setattr(checkpoint_module, "atomic_torch_save", save)
     run = tmp_path / "run"

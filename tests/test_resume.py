@@ -158,7 +158,8 @@ def test_sigint_finishes_the_step_and_writes_a_checkpoint(tmp_path: Path, monkey
     with pytest.raises(RunInterrupted, match="by SIGINT at step 120") as info:
         train(small_config(), tmp_path / "run", progress=False)
     assert info.value.exit_code == 130
-    assert [s for s, _ in step_checkpoints(tmp_path / "run" / "checkpoints")] == [120]
+    # the warm-up's checkpoint (step 100) and the stop's
+    assert [s for s, _ in step_checkpoints(tmp_path / "run" / "checkpoints")] == [100, 120]
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # restored
 
 

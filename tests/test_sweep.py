@@ -133,6 +133,8 @@ def test_killed_trial_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path)
     attempts = json.loads(book.read_text())["attempts"]
     assert len(attempts) == 2
     assert attempts[0]["exit"] == -signal.SIGKILL and attempts[1]["exit"] == 0
-    assert attempts[1]["resumed_from"] is not None and attempts[1]["resumed_from"] >= 1000
+    # from the checkpoint it had (the warm-up's, or a later one written before the kill landed)
+    assert attempts[1]["resumed_from"] is not None
+    assert attempts[1]["resumed_from"] >= killed["step"] > 0
     steps = _steps(run_dir)  # the step counter continued: no duplicated or missing rows
     assert steps == list(range(500, 4001, 500))

@@ -110,7 +110,7 @@ def test_resume_of_a_directory_without_a_run_or_checkpoint(tmp_path: Path, capsy
     assert "not a softmod run directory" in line
     run = _saved_run(tmp_path)
     line = _error_line(capsys, "train", "--resume", str(run), "--total-steps", "800")
-    assert "no checkpoint" in line
+    assert "nothing to resume" in line and "rm -r" in line
     line = _error_line(capsys, "train", "--resume", str(run), "--toy-tasks", "3")
     assert "--toy-tasks 3 is incompatible" in line
 

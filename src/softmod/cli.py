@@ -76,12 +76,13 @@ class TrainArgs:
     progress: bool = True
     """Show a progress bar."""
     resume: Path | None = None
-    """Continue the run in this directory from its newest good checkpoint (bit-identical on CPU).
-    Only --total-steps, --device, --threads, --checkpoint-interval, --keep-checkpoints,
-    --on-nonfinite and --cuda-graph may differ from the run's config."""
+    """Continue the run in this directory from its newest good checkpoint (bit-identical on CPU);
+    a run killed after its last checkpoint is finished (final.pt, final_eval.json). Only
+    --total-steps, --device, --threads, --checkpoint-interval, --keep-checkpoints, --on-nonfinite
+    and --cuda-graph may differ from the run's config."""
     checkpoint_interval: int = 500_000
-    """Environment steps between full checkpoints (one is also written at the end and on SIGINT /
-    SIGTERM)."""
+    """Environment steps between full checkpoints (one is also written at the end of the warm-up,
+    at the end, and on SIGINT / SIGTERM)."""
     keep_checkpoints: int = 2
     """Full checkpoints kept (the newest; checkpoints/best.pt and final.pt are kept besides)."""
     on_nonfinite: Literal["stop", "skip"] = "stop"
@@ -238,12 +239,22 @@ def run_eval(args: EvalArgs) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from softmod.checkpoint import checkpoint_file
     from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
     from softmod.train import resolve_device
-    from softmod.validation import ConfigError
+    from softmod.validation import MAX_SEED, ConfigError, check_device, check_output_path
 
+    # every option checked before the (long) evaluation starts
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise ConfigError(f"--seed {args.seed} is out of range; allowed: 0..{MAX_SEED}")
+    check_device(args.device)
+    if not (args.run_dir / "config.json").is_file():
+        raise ConfigError(f"{str(args.run_dir)!r} is not a softmod run directory (no config.json)")
+    checkpoint_file(args.run_dir, args.checkpoint)
+    out = args.out or eval_json_path(args.run_dir, args.episodes)
+    check_output_path(out, "--out")
     device = resolve_device(args.device)
     protocol, result = evaluate_run(args.run_dir, args.episodes, device, args.checkpoint, args.seed)
     table = Table(
@@ -258,7 +269,6 @@ def run_eval(args: EvalArgs) -> None:
     table.add_section()
     table.add_row("mean", f"{result.mean_success:.1%}", f"{result.returns.mean():.1f}")
     Console().print(table)
-    out = args.out or eval_json_path(args.run_dir, args.episodes)
     write_eval_json(out, protocol, result)
     Console(stderr=True).print(f"wrote {out}")
 
@@ -269,8 +279,14 @@ def run_report(args: ReportArgs) -> None:
 
     from softmod.report.build import build_report
     from softmod.train import resolve_device
-    from softmod.validation import ConfigError
+    from softmod.validation import ConfigError, check_device, check_output_path
 
+    if not args.paths:
+        raise ConfigError(
+            "softmod report needs at least one run directory, or a directory holding runs"
+        )
+    check_output_path(args.out, "--out", "dir")
+    check_device(args.device)
     if args.routing_episodes < 1:
         raise ConfigError(f"--routing-episodes must be >= 1, got {args.routing_episodes}")
     if args.tsne_max_points < 10:
@@ -298,7 +314,17 @@ def run_presets(args: PresetsArgs) -> None:
     from rich.table import Table
 
     from softmod.presets import PRESETS
+    from softmod.validation import ConfigError
 
+    shown = [p for p in PRESETS.values() if not args.match or args.match in p.name]
+    if not shown:
+        import difflib
+
+        close = difflib.get_close_matches(args.match or "", list(PRESETS), n=3, cutoff=0.3)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise ConfigError(
+            f"--match {args.match!r}: no preset name contains it{hint} (softmod presets lists all)"
+        )
     table = Table(
         title="softmod train --preset NAME (explicit options override the preset)",
         caption="paper: T = Table, F = Figure, § = section of the paper",
@@ -308,9 +334,7 @@ def run_presets(args: PresetsArgs) -> None:
     table.add_column("balance", no_wrap=True, min_width=7)
     table.add_column("steps", justify="right", no_wrap=True, min_width=5)
     table.add_column("paper", no_wrap=True)
-    for p in PRESETS.values():
-        if args.match and args.match not in p.name:
-            continue
+    for p in shown:
         steps = f"{p.total_steps / 1e6:g}M"
         paper = p.source.replace("Table ", "T").replace("Figure ", "F").replace("Section ", "§")
         paper = paper.replace("ablation: w/o obs, with balance", "w/o obs")

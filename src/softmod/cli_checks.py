@@ -30,7 +30,7 @@ def _kinds(args_cls: type) -> dict[str, Any]:
         base = options[0] if len(options) == 1 else tp
         if typing.get_origin(base) is Literal:
             kind = tuple(str(a) for a in typing.get_args(base))
-        elif base in (int, float, bool):
+        elif base in (int, float, bool, Path):
             kind = base
         out[f.name] = kind
     return out
@@ -70,6 +70,8 @@ def precheck_argv(args_cls: type, argv: list[str]) -> None:
                 raise ConfigError(f"{_flag(name)} needs a value")
             value = argv[i]
             i += 1
+        if kind is Path and value == "":
+            raise ConfigError(f"{_flag(name)} is empty; give a path")
         if isinstance(kind, tuple) and value not in kind:
             raise ConfigError(f"unknown {_flag(name)} {value!r}; allowed: {', '.join(kind)}")
         if kind in (int, float) and value != "None":

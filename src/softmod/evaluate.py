@@ -147,5 +147,39 @@ def evaluate_run(
 
 
 def write_eval_json(path: Path, protocol: dict, result: EvalResult) -> None:
-    """Write the protocol and the per-task results as indented JSON."""
-    Path(path).write_text(json.dumps({**protocol, **result.to_json()}, indent=2) + "\n")
+    """Write the protocol and the per-task results as indented JSON (to a temporary name, then
+    renamed: an existing file is replaced whole or not at all)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps({**protocol, **result.to_json()}, indent=2) + "\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+FINAL_EVAL = "final_eval.json"
+
+
+def write_final_eval(run_dir: Path, step: int, result: EvalResult) -> None:
+    """``RUN_DIR/final_eval.json``: the last evaluation of training and the step it was taken at;
+    a failed write (a full disk) is a one-line CheckpointWriteError."""
+    from softmod.checkpoint import CheckpointWriteError
+
+    try:
+        write_eval_json(Path(run_dir) / FINAL_EVAL, {"step": step}, result)
+    except OSError as err:
+        raise CheckpointWriteError(
+            f"cannot write {FINAL_EVAL} to {run_dir}: {err.strerror or err}; the earlier "
+            f"checkpoints are intact"
+        ) from None
+
+
+def final_eval_step(run_dir: Path) -> int | None:
+    """The step of a run's ``final_eval.json`` (None: none, unreadable, or written without one)."""
+    try:
+        step = json.loads((Path(run_dir) / FINAL_EVAL).read_text()).get("step")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None

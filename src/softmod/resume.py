@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from softmod.checkpoint import CheckpointError, load_latest_checkpoint
+from softmod.checkpoint import CheckpointError, load_latest_checkpoint, step_checkpoints
 from softmod.config import RunConfig, config_from_dict, load_config, to_dict
+from softmod.evaluate import final_eval_step
 from softmod.runstate import RESUMABLE_CHANGES, resumed_config
 from softmod.train import Trainer, TrainResult
 from softmod.validation import ConfigError, validate_config
@@ -48,6 +50,20 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _finished_at(run_dir: Path, step: int) -> bool:
+    """Whether final.pt and final_eval.json of ``step`` were written (a final_eval.json of an
+    older softmod holds no step: then final.pt's step decides)."""
+    final_step = final_eval_step(run_dir)
+    if final_step is not None or not (run_dir / "final_eval.json").exists():
+        return final_step == step
+    try:
+        from softmod.checkpoint import load_file
+
+        return int(load_file(run_dir / "checkpoints" / "final.pt")["step"]) == step
+    except (CheckpointError, KeyError):
+        return False
+
+
 def load_run_config(run_dir: Path) -> RunConfig:
     """A run directory's ``config.json``; a missing or unreadable one is a ConfigError."""
     cfg_path = Path(run_dir) / "config.json"
@@ -73,6 +89,8 @@ def resume(
     ``changes``: config fields to change, only those in ``RESUMABLE_CHANGES`` (e.g. a larger
     ``total_steps``); anything else is a ConfigError. A checkpoint that does not load (truncated,
     corrupted, holding a pickled object) is reported, renamed ``*.bad``; the previous one is used.
+    A run killed after its last checkpoint but before ``final.pt`` / ``final_eval.json`` is
+    finished: those are written from the checkpoint (its last evaluation is in it).
     """
     console = console or Console(stderr=True)
     run_dir = Path(run_dir)
@@ -80,12 +98,27 @@ def resume(
     names = validate_config(cfg)  # every option checked before anything is built
     if not os.access(run_dir, os.W_OK):
         raise ConfigError(f"--resume {str(run_dir)!r}: the run directory is not writable")
-    path, state, replay = load_latest_checkpoint(
-        run_dir / "checkpoints", lambda msg: console.print(f"[yellow]warning: {msg}")
-    )
+    if not step_checkpoints(run_dir / "checkpoints"):
+        warmup_end = cfg.sac.warmup_per_task * len(names)
+        raise ConfigError(
+            f"--resume {str(run_dir)!r}: nothing to resume, the run stopped before its first "
+            f"checkpoint (written at the end of the warm-up, about step {warmup_end:,}); remove "
+            f"the directory (rm -r {run_dir}) and start the run again"
+        )
+    try:
+        path, state, replay = load_latest_checkpoint(
+            run_dir / "checkpoints", lambda msg: console.print(f"[yellow]warning: {msg}")
+        )
+    except CheckpointError as err:
+        raise CheckpointError(
+            f"{err}; the run cannot be continued: remove {run_dir} and start it again"
+        ) from None
     _check_same_run(cfg, state["config"], path)
     step = int(state["step"])
-    if cfg.total_steps <= step:
+    last_it = math.ceil(cfg.total_steps / len(names))  # one env per task: the vector's width
+    if int(state["loop"]["it"]) > last_it or (
+        int(state["loop"]["it"]) == last_it and _finished_at(run_dir, step)
+    ):
         raise ConfigError(
             f"--resume: the run is complete at step {step:,} (--total-steps {cfg.total_steps:,}); "
             f"pass a larger --total-steps to continue it"
@@ -108,8 +141,9 @@ def resume(
             trainer.best_success = max(trainer.best_success, float(load_file(best)["success"]))
         except (CheckpointError, KeyError):
             pass
+    what = "finishing (final.pt, final_eval.json)" if trainer.it == last_it else "resuming"
     console.print(
-        f"[bold]softmod[/] resuming {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} from "
+        f"[bold]softmod[/] {what} {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} from "
         f"{path} (step {step:,} of {cfg.total_steps:,}) -> {run_dir}"
     )
     return trainer.run(progress, stop_at)

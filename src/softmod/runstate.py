@@ -94,6 +94,58 @@ def first_nonfinite_parameter(agent: MultiTaskSAC) -> str | None:
     return list(tensors)[int((~flags).nonzero()[0])]
 
 
+def loop_state(trainer: Any) -> dict[str, Any]:
+    """A Trainer's loop counters, episode sums, partial log sums and last evaluation."""
+    t, last_eval = trainer, trainer.last_eval
+    return {
+        "it": t.it,
+        "updates": t.updates,
+        "updates_since_log": t.updates_since_log,
+        "sums": {k: v.detach().cpu() for k, v in t.sums.items()},
+        "done_returns": list(t.done_returns),
+        "done_success": list(t.done_success),
+        "ep_return": torch.from_numpy(t.ep_return.copy()),
+        "ep_hit": torch.from_numpy(t.ep_hit.copy()),
+        "obs": torch.from_numpy(np.array(t.obs, np.float32)),
+        "elapsed": t.elapsed(),
+        "last_log_step": t.last_log_step,
+        "last_log_elapsed": t.last_log_elapsed,
+        "best_success": t.best_success,
+        "last_eval": None
+        if last_eval is None
+        else {
+            "success": last_eval.success.tolist(),
+            "returns": last_eval.returns.tolist(),
+            "episodes": last_eval.episodes,
+        },
+        "faults": t.faults,
+        "skipped": t.skipped,
+        "action_rng": t.action_rng.bit_generator.state,
+    }
+
+
+def restore_loop_state(trainer: Any, loop: dict[str, Any]) -> None:
+    """Restore :func:`loop_state` into a Trainer built from the same config (the running
+    episodes' observations and sums are restored with the env state, by the Trainer)."""
+    from softmod.evaluate import EvalResult
+
+    t = trainer
+    t.it, t.updates = int(loop["it"]), int(loop["updates"])
+    t.updates_since_log = int(loop["updates_since_log"])
+    t.sums = {k: v.to(t.device) for k, v in loop["sums"].items()}
+    t.done_returns, t.done_success = list(loop["done_returns"]), list(loop["done_success"])
+    t.elapsed_before = float(loop["elapsed"])
+    t.last_log_step = int(loop["last_log_step"])
+    t.last_log_elapsed = float(loop["last_log_elapsed"])
+    t.best_success = float(loop["best_success"])
+    if loop["last_eval"] is not None:
+        e = loop["last_eval"]
+        success, returns = np.array(e["success"]), np.array(e["returns"])
+        t.last_eval = EvalResult(list(t.env.task_names), success, returns, int(e["episodes"]))
+    t.faults, t.skipped = int(loop["faults"]), int(loop["skipped"])
+    t.action_rng.bit_generator.state = loop["action_rng"]
+
+
 def resumed_config(saved: RunConfig, changes: dict[str, Any]) -> RunConfig:
     """The saved config with the allowed ``changes``; any other change is a ConfigError."""
     for key, value in changes.items():

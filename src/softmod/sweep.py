@@ -63,7 +63,7 @@ class SweepSpec:
 class SweepArgs:
     """Run a grid of softmod training runs on Ray (local by default), fault tolerant.
 
-    Example: softmod sweep sweeps/table1 --methods mt-sac soft-shallow --benchmarks mt10
+    Example: softmod sweep --sweep-dir sweeps/table1 --methods mt-sac soft-shallow --benchmarks mt10
     --goals fixed conditioned --seeds 0 1 2 --set total-steps=2000000
     """
 

@@ -32,13 +32,16 @@ from softmod.checkpoint import CheckpointWriteError, save_weights, write_checkpo
 from softmod.config import RunConfig, to_dict
 from softmod.envs import make_env
 from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv
-from softmod.evaluate import EvalResult, evaluate
+from softmod.evaluate import EvalResult, evaluate, write_final_eval
+from softmod.progress import TrainProgress
 from softmod.runlog import RunLogger
 from softmod.runstate import (
     capture_rng,
     first_nonfinite_parameter,
     learner_state,
     load_learner_state,
+    loop_state,
+    restore_loop_state,
     restore_rng,
 )
 from softmod.sac.agent import MultiTaskSAC
@@ -49,7 +52,6 @@ from softmod.training_support import (
     RunInterrupted,
     SkipGuard,
     SkippedUpdate,
-    progress_bar,
     stop_requests,
 )
 
@@ -284,7 +286,6 @@ class Trainer:
         self.done_success.clear()
         self.sums, self.updates_since_log = {}, 0
         self.last_log_step, self.last_log_elapsed = step, now
-        self.last_sps = row["train/steps_per_s"]
 
     def evaluate(self) -> EvalResult:
         """Periodic evaluation; a new best mean success writes ``checkpoints/best.pt``."""
@@ -292,34 +293,35 @@ class Trainer:
         self.logger.log_eval(self.step, {"time_s": self.elapsed(), **result.metrics()})
         self.last_eval = result
         if result.mean_success > self.best_success:
-            self.best_success = result.mean_success
-            save_weights(
-                self.agent, self.ckpt_dir / "best.pt", self.step, success=result.mean_success
-            )
+            try:
+                save_weights(
+                    self.agent, self.ckpt_dir / "best.pt", self.step, success=result.mean_success
+                )
+                self.best_success = result.mean_success
+            except CheckpointWriteError as err:  # a full disk: the earlier best.pt stays
+                self.console.print(f"[red]warning: {err}")
         return result
+
+    def warm(self) -> bool:
+        """Whether every task's ring holds its warm-up transitions (gradient steps are done)."""
+        return self.replay.min_size() >= self.cfg.sac.warmup_per_task
 
     def run(self, progress: bool = True, stop_at: int | None = None) -> TrainResult:
         """Train to ``total_steps``; ``stop_at``: stop as if interrupted after that many steps."""
         cfg, n = self.cfg, self.n_envs
+        bar = TrainProgress(self.console, progress, self.total_iterations * n, self.step)
         try:
-            with stop_requests() as stop, progress_bar(self.console, progress) as bar:
-                task = bar.add_task(
-                    "train",
-                    total=self.total_iterations * n,
-                    completed=self.step,
-                    sps="-",
-                    success="-",
-                )
+            with stop_requests() as stop, bar:
                 while self.it < self.total_iterations:
                     try:
+                        was_warm = self.warm()
                         self.iteration()
                         step, last = self.step, self.it == self.total_iterations
+                        success = None
                         if _crossed(step, n, cfg.log_interval) or last:
                             self.log_row()
-                            bar.update(task, sps=f"{self.last_sps:.0f}")
                         if _crossed(step, n, cfg.eval_interval) or last:
                             success = self.evaluate().mean_success
-                            bar.update(task, success=f"{success:.0%}")
                     except EnvWorkerError as err:
                         path = self._saved_now() or self.save(envs=False)
                         raise EnvWorkerError(
@@ -329,17 +331,24 @@ class Trainer:
                         ) from None
                     if last:
                         self.save()
-                    elif _crossed(step, n, cfg.checkpoint_interval):
+                    elif _crossed(step, n, cfg.checkpoint_interval) or self.warm() > was_warm:
+                        # periodic, and once at the end of the warm-up (issue 16: with the
+                        # default interval the first periodic one is hours away on MT10)
                         try:
                             self.save()
                         except CheckpointWriteError as err:  # try again at the next interval
-                            self.console.print(f"[red]warning: {err}")
-                    bar.update(task, completed=step)
+                            self.console.print(f"[red]warning: {err}; retrying at the next one")
+                    bar.update(step, self.warm(), success)
                     stopping = stop.signum is not None or (stop_at is not None and step >= stop_at)
                     if stopping and not last:
                         path = self._saved_now() or self.save()
                         raise RunInterrupted(step, path, self.run_dir, stop.signum)
             return self.finish()
+        except CheckpointWriteError as err:  # the final save, or the one of a stop request
+            raise CheckpointWriteError(
+                f"{err}; free some space, then softmod train --resume {self.run_dir} continues "
+                f"(and finishes) the run"
+            ) from None
         finally:
             self.close()
 
@@ -349,11 +358,11 @@ class Trainer:
         return last if last is not None and last.name == f"step-{self.step:012d}.pt" else None
 
     def finish(self) -> TrainResult:
-        """Write final.pt and final_eval.json; print the summary line."""
+        """Write final.pt and final_eval.json (with the step; ``--resume`` writes them if a run
+        was killed after its last checkpoint); print the summary line."""
         assert self.last_eval is not None
         save_weights(self.agent, self.ckpt_dir / "final.pt", step=self.step)
-        final_json = json.dumps(self.last_eval.to_json(), indent=2) + "\n"
-        (self.run_dir / "final_eval.json").write_text(final_json)
+        write_final_eval(self.run_dir, self.step, self.last_eval)
         wall = self.elapsed()
         self.console.print(
             f"done: {self.step:,} env steps, {self.updates:,} updates in {wall:.0f} s; final "
@@ -375,35 +384,9 @@ class Trainer:
         bad = first_nonfinite_parameter(self.agent)
         if bad is not None:
             raise self._divergence(f"parameter {bad}", self.step)
-        last_eval = self.last_eval
-        loop = {
-            "it": self.it,
-            "updates": self.updates,
-            "updates_since_log": self.updates_since_log,
-            "sums": {k: v.detach().cpu() for k, v in self.sums.items()},
-            "done_returns": list(self.done_returns),
-            "done_success": list(self.done_success),
-            "ep_return": torch.from_numpy(self.ep_return.copy()),
-            "ep_hit": torch.from_numpy(self.ep_hit.copy()),
-            "obs": torch.from_numpy(np.array(self.obs, np.float32)),
-            "elapsed": self.elapsed(),
-            "last_log_step": self.last_log_step,
-            "last_log_elapsed": self.last_log_elapsed,
-            "best_success": self.best_success,
-            "last_eval": None
-            if last_eval is None
-            else {
-                "success": last_eval.success.tolist(),
-                "returns": last_eval.returns.tolist(),
-                "episodes": last_eval.episodes,
-            },
-            "faults": self.faults,
-            "skipped": self.skipped,
-            "action_rng": self.action_rng.bit_generator.state,
-        }
         state = {
             **learner_state(self.agent),
-            "loop": loop,
+            "loop": loop_state(self),
             "rng": capture_rng(),
             "env": _env_state(self.env) if envs else None,
             "eval_env": _env_state(self.eval_env) if envs else None,
@@ -419,27 +402,7 @@ class Trainer:
         load_learner_state(self.agent, state)
         self.replay.load_state_dict(replay)
         loop = state["loop"]
-        self.it, self.updates = int(loop["it"]), int(loop["updates"])
-        self.updates_since_log = int(loop["updates_since_log"])
-        self.sums = {k: v.to(self.device) for k, v in loop["sums"].items()}
-        self.done_returns, self.done_success = (
-            list(loop["done_returns"]),
-            list(loop["done_success"]),
-        )
-        self.elapsed_before = float(loop["elapsed"])
-        self.last_log_step = int(loop["last_log_step"])
-        self.last_log_elapsed = float(loop["last_log_elapsed"])
-        self.best_success = float(loop["best_success"])
-        if loop["last_eval"] is not None:
-            e = loop["last_eval"]
-            self.last_eval = EvalResult(
-                list(self.env.task_names),
-                np.array(e["success"]),
-                np.array(e["returns"]),
-                int(e["episodes"]),
-            )
-        self.faults, self.skipped = int(loop["faults"]), int(loop["skipped"])
-        self.action_rng.bit_generator.state = loop["action_rng"]
+        restore_loop_state(self, loop)
         restore_rng(state["rng"])
         if state["env"] is None:  # saved after a worker died: the episodes start again
             self.obs = self.env.reset()

@@ -26,6 +26,47 @@ class ConfigError(ValueError):
     """A run option that is not allowed."""
 
 
+MAX_TOTAL_STEPS = 10**12  # 1,000x the paper's largest budget (MT50, 100M); guards typos like 1e23
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range
+
+
+def check_device(device: str, flag: str = "--device") -> None:
+    """``auto``, ``cpu`` or ``cuda``; ``cuda`` needs a CUDA device on this machine."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"unknown {flag} {device!r}; allowed: auto, cpu, cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"{flag} cuda was asked for but no CUDA device is available; allowed here: "
+                f"auto, cpu"
+            )
+
+
+def check_output_path(path: Path, flag: str, kind: str = "file") -> None:
+    """An output ``--out`` must be creatable and writable, checked before any work: a ``file``
+    must not be a directory, a ``dir`` must not be a file; its nearest existing parent writable."""
+    if str(path) == "":
+        raise ConfigError(f"{flag} is empty; give a path")
+    if kind == "file" and path.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} is a directory; give a file name")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} exists and is not a directory")
+    parent = path if kind == "dir" and path.exists() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} is not writable ({parent} is a file)")
+    try:  # os.access is not enough: root, read-only or virtual file systems (/proc)
+        if not os.access(parent, os.W_OK):
+            raise OSError
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError:
+        raise ConfigError(f"{flag} {str(path)!r} is not writable") from None
+
+
 def validate_config(cfg: RunConfig) -> list[str]:
     """Validate every option; returns the selected task names (so no env is built to learn them)."""
     e, s = cfg.env, cfg.sac
@@ -41,6 +82,22 @@ def validate_config(cfg: RunConfig) -> list[str]:
         raise ConfigError(f"--task {e.task!r} is only allowed with --benchmark mt1")
     if e.benchmark == "toy" and e.toy_tasks < 1:
         raise ConfigError(f"--toy-tasks {e.toy_tasks} must be >= 1")
+    if e.workers < 0:
+        raise ConfigError(f"--workers {e.workers} is negative; allowed: 0 (in-process) or N >= 1")
+    if e.async_step and e.workers < 1:
+        raise ConfigError("--async-step needs env worker processes: add --workers N (N >= 1)")
+    if e.workers > 0 and e.benchmark == "toy":
+        raise ConfigError(f"--workers {e.workers}: the toy benchmark runs in-process; allowed: 0")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"--seed {cfg.seed} is out of range; allowed: 0..{MAX_SEED}")
+    if cfg.torch_threads < 0:
+        raise ConfigError(
+            f"--threads {cfg.torch_threads} is negative; allowed: 0 (PyTorch's default) or N >= 1"
+        )
+    if cfg.total_steps > MAX_TOTAL_STEPS:
+        raise ConfigError(
+            f"--total-steps {cfg.total_steps:,} is too large; allowed: 1..{MAX_TOTAL_STEPS:,}"
+        )
     for name, value in [
         ("--total-steps", cfg.total_steps),
         ("--eval-interval", cfg.eval_interval),
@@ -53,6 +110,12 @@ def validate_config(cfg: RunConfig) -> list[str]:
             raise ConfigError(f"{name} must be a positive integer, got {value}")
     if s.warmup_per_task < 1:
         raise ConfigError(f"--warmup-per-task must be >= 1, got {s.warmup_per_task}")
+    need = max(s.batch_per_task, s.warmup_per_task)
+    if s.buffer_per_task < need:  # a ring that never holds the warm-up never trains
+        raise ConfigError(
+            f"--buffer-per-task {s.buffer_per_task} is smaller than the warm-up "
+            f"({s.warmup_per_task}) or the batch per task ({s.batch_per_task}); allowed: >= {need}"
+        )
     for name, value in [
         ("--lr-policy", s.lr_policy),
         ("--lr-q", s.lr_q),
@@ -78,13 +141,7 @@ def validate_config(cfg: RunConfig) -> list[str]:
         raise ConfigError(f"unknown method {cfg.method!r}; allowed: {', '.join(METHODS)}")
     validate_network(cfg.policy_net, "policy")
     validate_network(cfg.q_net, "Q-function")
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"unknown device {cfg.device!r}; allowed: auto, cpu, cuda")
-    if cfg.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    check_device(cfg.device)
     try:
         return task_names(e)
     except ValueError as err:
@@ -122,20 +179,14 @@ def batch_per_task_of(batch_size: int, num_tasks: int) -> int:
 def check_run_dir(run_dir: Path) -> None:
     """The run directory must be new (or empty) and writable; a run is never overwritten."""
     if (run_dir / "config.json").exists():
+        from softmod.checkpoint import step_checkpoints
+
+        if step_checkpoints(run_dir / "checkpoints"):
+            way_out = f"continue it with softmod train --resume {run_dir}"
+        else:
+            way_out = f"it stopped before its first checkpoint: remove it (rm -r {run_dir})"
         raise ConfigError(
-            f"run directory {str(run_dir)!r} already holds a run; choose another --run-dir"
+            f"run directory {str(run_dir)!r} already holds a run; {way_out}, or choose another "
+            f"--run-dir"
         )
-    parent = run_dir if run_dir.exists() else run_dir.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"run directory {str(run_dir)!r} exists and is not a directory")
-    if not parent.is_dir():
-        raise ConfigError(f"run directory {str(run_dir)!r} is not writable ({parent} is a file)")
-    try:  # os.access is not enough: root, read-only file systems
-        if not os.access(parent, os.W_OK):
-            raise OSError
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError:
-        raise ConfigError(f"run directory {str(run_dir)!r} is not writable") from None
+    check_output_path(run_dir, "run directory", "dir")

@@ -167,8 +167,11 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             raise ValueError(f"saved state holds {len(state['envs'])} envs, not {len(self.envs)}")
         for i, (env, saved) in enumerate(zip(self.envs, state["envs"], strict=True)):
             if saved["rng_at_reset"] is None:
-                name = self.task_names[int(self.task_ids[i])]
-                raise ValueError(f"env {name} was never reset in the saved state")
+                # never reset since it was built (e.g. the evaluation envs before the first
+                # evaluation, issue 16): nothing to replay; only its RNG is restored
+                env.np_random.bit_generator.state = saved["rng"]
+                self._rng_at_reset[i], self._actions[i] = None, []
+                continue
             env.np_random.bit_generator.state = saved["rng_at_reset"]
             self._obs[i] = self._reset_one(i)
             for a in saved["actions"].numpy():
