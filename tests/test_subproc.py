@@ -67,6 +67,39 @@ def test_mt10_synchronous_workers_give_the_in_process_transitions() -> None:
         ref.close()
 
 
+def test_an_instability_is_reset_and_counted_the_same_in_process_and_in_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import metaworld.env_dict as env_dict
+
+    import softmod.envs.metaworld_env as mw
+
+    drawer = env_dict.ALL_V3_ENVIRONMENTS["drawer-close-v3"]
+
+    def bad_qacc_count(env) -> int:  # "MuJoCo reset itself" at the 7th step of every episode
+        return int(isinstance(env, drawer) and env.curr_path_length >= 7)
+
+    monkeypatch.setattr(mw, "_bad_qacc_count", bad_qacc_count)  # forked workers inherit it
+    cfg = EnvConfig(benchmark="mt10", horizon=15)
+    ref = MetaWorldMultiTaskEnv(cfg, seed=1)
+    env = SubprocMultiTaskEnv(cfg, 1, workers=2, start_method="fork", timeout_s=30.0)
+    try:
+        assert np.array_equal(env.reset(), ref.reset())
+        rng, faults = np.random.default_rng(1), 0
+        for i in range(20):
+            action = rng.uniform(-1, 1, (10, 4)).astype(np.float32)
+            a, b = ref.step(action), env.step(action)
+            for field in a._fields:
+                assert np.array_equal(getattr(a, field), getattr(b, field)), (i, field)
+            faults += a.fault is not None
+        assert faults == 2 and ref.faults == 2  # at steps 7 and 14 (after the reset at 7)
+        drawer_row = ref.task_names.index("drawer-close-v3")
+        assert env.fault_counts.tolist() == [2 * (k == drawer_row) for k in range(10)]
+    finally:
+        env.close()
+        ref.close()
+
+
 FAULT = 0.125  # an action whose first component is exactly this raises in the patched env
 
 

@@ -18,10 +18,12 @@ Design:
   vector step at about the same time.
 - **Synchronous** (``step``): bit-reproducible, the default. **Overlapped** (``step_async`` then
   ``step_wait``): the caller does other work (the gradient update) while the workers step.
-- **Faults.** An exception or a non-finite observation/reward in one env resets that env (the
-  row is reported as ``truncated`` with reward 0 and ``final_obs`` = the observation the action
-  was taken in) and counts a fault (:attr:`SubprocMultiTaskEnv.fault_counts`). A dead or silent
-  worker raises :class:`EnvWorkerError` after ``timeout_s`` instead of blocking forever.
+- **Faults.** Workers step their envs with the in-process step code itself, so its fault checks
+  hold here too: an exception, a non-finite observation/reward or a MuJoCo instability in one env
+  resets that env (the row is reported as ``truncated`` with reward 0 and ``final_obs`` = the
+  observation the action was taken in) and counts a fault
+  (:attr:`SubprocMultiTaskEnv.fault_counts`). A dead or silent worker raises
+  :class:`EnvWorkerError` after ``timeout_s`` instead of blocking forever.
 - **RNG state.** :meth:`get_state` / :meth:`set_state` read and write each task env's RNG stream
   and current configuration (see :func:`get_env_state`), in task order, so a state taken with any
   number of workers (or in-process) loads into any other.
@@ -149,30 +151,17 @@ def _views(buf: memoryview, n: int, obs_dim: int, act_dim: int) -> dict[str, np.
 
 # ----------------------------------------------------------------------------- worker side
 def _step_worker(env: Any, v: dict[str, np.ndarray], rows: np.ndarray) -> None:
-    """Step this worker's envs as ``MetaWorldMultiTaskEnv.step`` does, with per-env faults."""
-    actions = np.clip(np.asarray(v["action"][rows], np.float32), -1.0, 1.0)
-    env.t += 1
-    truncated = env.t >= env.horizon
-    for k, e in enumerate(env.envs):
-        row = rows[k]
-        try:
-            o, r, _, _, info = e.step(actions[k])
-            if not (np.isfinite(o).all() and np.isfinite(r)):
-                raise FloatingPointError("non-finite observation or reward")
-            v["final_obs"][row] = o
-            v["reward"][row] = r
-            v["success"][row] = float(info["success"])
-            v["obs"][row] = e.reset()[0] if truncated[k] else o
-            v["truncated"][row] = truncated[k]
-        except Exception:  # a faulty env: count it, reset it, end its episode here
-            v["faults"][row] += 1
-            v["final_obs"][row] = v["obs"][row]
-            v["reward"][row] = 0.0
-            v["success"][row] = 0.0
-            v["obs"][row] = e.reset()[0]
-            v["truncated"][row] = True
-            truncated[k] = True
-    env.t[truncated] = 0
+    """Step this worker's envs with the in-process step itself (``MetaWorldMultiTaskEnv.step``:
+    clipping, the horizon, and every fault check, MuJoCo instabilities included), then publish
+    the rows through shared memory. One step code for both backends (issue 19)."""
+    res = env.step(v["action"][rows])
+    v["obs"][rows] = res.obs
+    v["final_obs"][rows] = res.final_obs
+    v["reward"][rows] = res.reward
+    v["success"][rows] = res.success
+    v["truncated"][rows] = res.truncated
+    if res.fault is not None:
+        v["faults"][rows] += res.fault
 
 
 def _worker_main(
