@@ -117,7 +117,7 @@ def resume_changes(args: Any, given: set[str], run_dir: Path) -> dict[str, Any]:
     """The config changes the options given next to ``--resume`` ask for; an option that would
     change the run itself (benchmark, method, seed, ...) is a ConfigError naming it."""
     from softmod.resume import config_changes, load_run_config
-    from softmod.runstate import RESUMABLE_CHANGES
+    from softmod.runstate import RESUMABLE_CHANGES, incompatible_fields
 
     saved = load_run_config(run_dir)
     if "run_dir" in given:
@@ -128,9 +128,7 @@ def resume_changes(args: Any, given: set[str], run_dir: Path) -> dict[str, Any]:
     for name in sorted(given - {"resume", "progress"}):
         value = getattr(args, name)
         probe = dataclasses.replace(base, **{name: value}).to_config()
-        diff = config_changes(probe, base_cfg)
-        fixed = [k for k in diff if k not in RESUMABLE_CHANGES]
-        if fixed:
+        if incompatible_fields(base_cfg, probe):
             allowed = ", ".join(
                 _flag("threads" if k == "torch_threads" else k) for k in RESUMABLE_CHANGES
             )
@@ -139,5 +137,5 @@ def resume_changes(args: Any, given: set[str], run_dir: Path) -> dict[str, Any]:
                 f"(it has {_flag(name)} {getattr(base, name)}); a resumed run may only change "
                 f"{allowed}"
             )
-        changes.update(diff)
+        changes.update(config_changes(probe, base_cfg))
     return changes

@@ -20,7 +20,7 @@ from rich.console import Console
 from softmod.checkpoint import CheckpointError, load_latest_checkpoint, step_checkpoints
 from softmod.config import RunConfig, config_from_dict, load_config, to_dict
 from softmod.evaluate import final_eval_step
-from softmod.runstate import RESUMABLE_CHANGES, resumed_config
+from softmod.runstate import incompatible_fields, resumed_config
 from softmod.train import Trainer, TrainResult
 from softmod.validation import ConfigError, validate_config
 
@@ -31,23 +31,19 @@ def _check_same_run(cfg: RunConfig, saved: dict[str, Any], path: Path) -> None:
         ckpt_cfg = config_from_dict(saved)
     except Exception as err:
         raise CheckpointError(f"cannot read the config stored in {path}: {err}") from None
-    a, b = _flat(to_dict(cfg)), _flat(to_dict(ckpt_cfg))
-    for key in a.keys() | b.keys():
-        if key.split(".")[0] not in RESUMABLE_CHANGES and a.get(key) != b.get(key):
-            raise ConfigError(
-                f"--resume: config.json's {key} {a.get(key)!r} differs from {b.get(key)!r} stored "
-                f"in {path}; the directory holds an incompatible run"
-            )
+    a, b = to_dict(cfg), to_dict(ckpt_cfg)
+    for key in incompatible_fields(cfg, ckpt_cfg):
+        mine, theirs = _lookup(a, key), _lookup(b, key)
+        raise ConfigError(
+            f"--resume: config.json's {key} {mine!r} differs from {theirs!r} stored "
+            f"in {path}; the directory holds an incompatible run"
+        )
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+def _lookup(d: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
 
 
 def _finished_at(run_dir: Path, step: int) -> bool:
@@ -127,21 +123,8 @@ def resume(
         tmp = run_dir / "config.json.tmp"
         tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
         os.replace(tmp, run_dir / "config.json")
-    try:
-        trainer = Trainer(cfg, run_dir, names, console, state, replay)
-    except (KeyError, RuntimeError, ValueError) as err:  # shapes, missing entries
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"cannot restore {path}: {first}") from None
-    trainer.last_checkpoint = path
-    best = run_dir / "checkpoints" / "best.pt"
-    if best.exists():  # a best evaluation written after the checkpoint still counts
-        try:
-            from softmod.checkpoint import load_file
-
-            trainer.best_success = max(trainer.best_success, float(load_file(best)["success"]))
-        except (CheckpointError, KeyError):
-            pass
-    what = "finishing (final.pt, final_eval.json)" if trainer.it == last_it else "resuming"
+    trainer = Trainer.from_checkpoint(cfg, run_dir, names, console, path, state, replay)
+    what = "finishing (final.pt, final_eval.json)" if trainer.loop.it == last_it else "resuming"
     console.print(
         f"[bold]softmod[/] {what} {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} from "
         f"{path} (step {step:,} of {cfg.total_steps:,}) -> {run_dir}"

@@ -94,73 +94,43 @@ def first_nonfinite_parameter(agent: MultiTaskSAC) -> str | None:
     return list(tensors)[int((~flags).nonzero()[0])]
 
 
-def loop_state(trainer: Any) -> dict[str, Any]:
-    """A Trainer's loop counters, episode sums, partial log sums and last evaluation."""
-    t, last_eval = trainer, trainer.last_eval
-    return {
-        "it": t.it,
-        "updates": t.updates,
-        "updates_since_log": t.updates_since_log,
-        "sums": {k: v.detach().cpu() for k, v in t.sums.items()},
-        "done_returns": list(t.done_returns),
-        "done_success": list(t.done_success),
-        "ep_return": torch.from_numpy(t.ep_return.copy()),
-        "ep_hit": torch.from_numpy(t.ep_hit.copy()),
-        "obs": torch.from_numpy(np.array(t.obs, np.float32)),
-        "elapsed": t.elapsed(),
-        "last_log_step": t.last_log_step,
-        "last_log_elapsed": t.last_log_elapsed,
-        "best_success": t.best_success,
-        "last_eval": None
-        if last_eval is None
-        else {
-            "success": last_eval.success.tolist(),
-            "returns": last_eval.returns.tolist(),
-            "episodes": last_eval.episodes,
-        },
-        "faults": t.faults,
-        "skipped": t.skipped,
-        "action_rng": t.action_rng.bit_generator.state,
-    }
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
-def restore_loop_state(trainer: Any, loop: dict[str, Any]) -> None:
-    """Restore :func:`loop_state` into a Trainer built from the same config (the running
-    episodes' observations and sums are restored with the env state, by the Trainer)."""
-    from softmod.evaluate import EvalResult
+def incompatible_fields(a: RunConfig, b: RunConfig) -> list[str]:
+    """The config fields (dotted, e.g. ``env.benchmark``) where ``a`` and ``b`` differ outside
+    :data:`RESUMABLE_CHANGES`: the one rule of what a resumed run may change."""
+    from softmod.config import to_dict
 
-    t = trainer
-    t.it, t.updates = int(loop["it"]), int(loop["updates"])
-    t.updates_since_log = int(loop["updates_since_log"])
-    t.sums = {k: v.to(t.device) for k, v in loop["sums"].items()}
-    t.done_returns, t.done_success = list(loop["done_returns"]), list(loop["done_success"])
-    t.elapsed_before = float(loop["elapsed"])
-    t.last_log_step = int(loop["last_log_step"])
-    t.last_log_elapsed = float(loop["last_log_elapsed"])
-    t.best_success = float(loop["best_success"])
-    if loop["last_eval"] is not None:
-        e = loop["last_eval"]
-        success, returns = np.array(e["success"]), np.array(e["returns"])
-        t.last_eval = EvalResult(list(t.env.task_names), success, returns, int(e["episodes"]))
-    t.faults, t.skipped = int(loop["faults"]), int(loop["skipped"])
-    t.action_rng.bit_generator.state = loop["action_rng"]
+    fa, fb = _flat(to_dict(a)), _flat(to_dict(b))
+    return sorted(
+        k
+        for k in fa.keys() | fb.keys()
+        if k.split(".")[0] not in RESUMABLE_CHANGES and fa.get(k) != fb.get(k)
+    )
 
 
 def resumed_config(saved: RunConfig, changes: dict[str, Any]) -> RunConfig:
-    """The saved config with the allowed ``changes``; any other change is a ConfigError."""
-    for key, value in changes.items():
-        if key in RESUMABLE_CHANGES:
-            continue
-        old = getattr(saved, key, None)
-        if old != value:
-            flag = "--" + key.replace("_", "-")
-            allowed = ", ".join("--" + k.replace("_", "-") for k in RESUMABLE_CHANGES)
-            raise ConfigError(
-                f"--resume: {flag} {_show(value)} is incompatible with the run's {_show(old)}; "
-                f"a resumed run may only change {allowed}"
-            )
-    allowed = {k: v for k, v in changes.items() if k in RESUMABLE_CHANGES}
-    return dataclasses.replace(saved, **allowed)
+    """The saved config with ``changes`` (top-level fields); one outside
+    :data:`RESUMABLE_CHANGES` that changes the run is a ConfigError."""
+    unknown = [k for k in changes if not hasattr(saved, k)]
+    new = dataclasses.replace(saved, **{k: v for k, v in changes.items() if k not in unknown})
+    for key in unknown + incompatible_fields(saved, new):
+        top = key.split(".")[0]
+        flag = "--" + top.replace("_", "-")
+        allowed = ", ".join("--" + k.replace("_", "-") for k in RESUMABLE_CHANGES)
+        raise ConfigError(
+            f"--resume: {flag} {_show(changes.get(top))} is incompatible with the run's "
+            f"{_show(getattr(saved, top, None))}; a resumed run may only change {allowed}"
+        )
+    return new
 
 
 def _show(value: Any) -> str:

@@ -33,6 +33,7 @@ from softmod.config import RunConfig, to_dict
 from softmod.envs import make_env
 from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv
 from softmod.evaluate import EvalResult, evaluate, write_final_eval
+from softmod.loopstate import LoopState
 from softmod.progress import TrainProgress
 from softmod.runlog import RunLogger
 from softmod.runstate import (
@@ -40,8 +41,6 @@ from softmod.runstate import (
     first_nonfinite_parameter,
     learner_state,
     load_learner_state,
-    loop_state,
-    restore_loop_state,
     restore_rng,
 )
 from softmod.sac.agent import MultiTaskSAC
@@ -132,7 +131,6 @@ class Trainer:
         self.replay = MultiTaskReplay(
             n_tasks, cfg.sac.buffer_per_task, self.env.obs_dim, self.env.act_dim, device, cfg.seed
         )
-        self.action_rng = np.random.default_rng([cfg.seed, 99])
         self.task_ids = torch.as_tensor(self.env.task_ids, device=device)
         self.batch_size = cfg.sac.batch_per_task * n_tasks
         self.total_iterations = math.ceil(cfg.total_steps / self.n_envs)
@@ -140,44 +138,65 @@ class Trainer:
         self.overlap = cfg.env.async_step and hasattr(self.env, "step_async")
         self.skip_guard = SkipGuard(self.agent) if cfg.on_nonfinite == "skip" else None
         self.update_fn: Callable[[Batch], dict[str, torch.Tensor]] | None = None  # at 1st update
-        # loop counters and the partial sums of the current log interval
-        self.it = self.updates = self.updates_since_log = 0
-        self.sums: dict[str, torch.Tensor] = {}
-        self.done_returns: list[float] = []
-        self.done_success: list[float] = []
-        self.ep_return, self.ep_hit = np.zeros(self.n_envs), np.zeros(self.n_envs, bool)
-        self.elapsed_before = 0.0  # seconds trained by earlier sessions of this run
-        self.last_log_step, self.last_log_elapsed = 0, 0.0
-        self.last_eval: EvalResult | None = None
-        self.best_success = -1.0
-        self.faults = self.skipped = self.consecutive_skips = 0
+        self.consecutive_skips = 0  # not saved: a resumed run starts counting again
         self.last_checkpoint: Path | None = None
+        self.loop: LoopState
         if state is None:
-            self.obs = self.env.reset()
+            self.loop = LoopState.fresh(self.env.reset(), cfg.seed)
         else:
             self._restore(state, replay or {})
         self.logger = RunLogger(self.run_dir, names, None if state is None else self.step)
         self.session_start = time.perf_counter()
 
+    @classmethod
+    def from_checkpoint(
+        cls,
+        cfg: RunConfig,
+        run_dir: Path,
+        names: list[str],
+        console: Console,
+        path: Path,
+        state: dict[str, Any],
+        replay: dict[str, Any],
+    ) -> Trainer:
+        """The trainer of a run continued from the full checkpoint ``path`` (loaded as ``state``,
+        ``replay``); a checkpoint that does not fit the config is a CheckpointError."""
+        from softmod.checkpoint import CheckpointError, load_file
+
+        try:
+            trainer = cls(cfg, run_dir, names, console, state, replay)
+        except (KeyError, RuntimeError, ValueError) as err:  # shapes, missing entries
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"cannot restore {path}: {first}") from None
+        trainer.last_checkpoint = path
+        best = trainer.ckpt_dir / "best.pt"
+        if best.exists():  # a best evaluation written after the checkpoint still counts
+            try:
+                saved = float(load_file(best)["success"])
+                trainer.loop.best_success = max(trainer.loop.best_success, saved)
+            except (CheckpointError, KeyError):
+                pass
+        return trainer
+
     @property
     def step(self) -> int:
         """Environment steps done."""
-        return self.it * self.n_envs
+        return self.loop.it * self.n_envs
 
     def elapsed(self) -> float:
         """Training seconds over all sessions of the run."""
-        return self.elapsed_before + time.perf_counter() - self.session_start
+        return self.loop.elapsed + time.perf_counter() - self.session_start
 
     # ------------------------------------------------------------------------------ the loop
     def iteration(self) -> None:
         """One vector step, its replay rows and (after the warm-up) one gradient step."""
-        env, replay = self.env, self.replay
+        env, replay, loop = self.env, self.replay, self.loop
         # act: uniform random actions until every task has its warm-up transitions
         if replay.min_size() < self.cfg.sac.warmup_per_task:
-            action = self.action_rng.uniform(-1.0, 1.0, (self.n_envs, env.act_dim))
+            action = loop.action_rng.uniform(-1.0, 1.0, (self.n_envs, env.act_dim))
             action = action.astype(np.float32)
         else:
-            obs_t = torch.as_tensor(self.obs, device=self.device)
+            obs_t = torch.as_tensor(loop.obs, device=self.device)
             action = self.agent.policy.act(obs_t, self.task_ids, deterministic=False).cpu().numpy()
         if self.overlap:  # the workers step while the update runs; it samples the replay as it was
             env.step_async(action)  # before this vector step's transitions (stated in the README)
@@ -193,23 +212,23 @@ class Trainer:
         replay.add(
             *(
                 x[ok]
-                for x in (res.task_ids, self.obs, action, res.reward, res.final_obs, res.terminated)
+                for x in (res.task_ids, loop.obs, action, res.reward, res.final_obs, res.terminated)
             )
         )
-        self.ep_return += res.reward
-        self.ep_hit |= res.success > 0
+        loop.ep_return += res.reward
+        loop.ep_hit |= res.success > 0
         ended = res.truncated | res.terminated
         if ended.any():
             counted = ended & ok
-            self.done_returns.extend(self.ep_return[counted].tolist())
-            self.done_success.extend(self.ep_hit[counted].astype(float).tolist())
-            self.ep_return[ended], self.ep_hit[ended] = 0.0, False
+            loop.done_returns.extend(loop.ep_return[counted].tolist())
+            loop.done_success.extend(loop.ep_hit[counted].astype(float).tolist())
+            loop.ep_return[ended], loop.ep_hit[ended] = 0.0, False
         if res.fault is not None:
             self._report_faults(res.fault)
-        self.obs = res.obs
+        loop.obs = res.obs
         if not self.overlap and replay.min_size() >= self.cfg.sac.warmup_per_task:
             self._update()
-        self.it += 1
+        loop.it += 1
 
     def _update(self) -> None:
         batch = self.replay.sample(self.batch_size)
@@ -220,16 +239,16 @@ class Trainer:
         try:
             metrics = self.update_fn(batch)
         except SkippedUpdate as skip:
-            self.skipped += 1
+            self.loop.skipped += 1
             self.consecutive_skips += 1
             if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
                 raise self._divergence(
                     f"{skip.quantity} in {MAX_CONSECUTIVE_SKIPS} updates in a row"
                 ) from None
-            if self.skipped <= MAX_PRINTED_EVENTS or self.skipped % 100 == 0:
+            if self.loop.skipped <= MAX_PRINTED_EVENTS or self.loop.skipped % 100 == 0:
                 self.console.print(
                     f"[yellow]step {self.step + self.n_envs:,}: non-finite "
-                    f"{skip.quantity}, update skipped ({self.skipped} so far)"
+                    f"{skip.quantity}, update skipped ({self.loop.skipped} so far)"
                 )
             return
         values = torch.stack(list(metrics.values()))
@@ -240,9 +259,9 @@ class Trainer:
             raise self._divergence(f"{name} ({float(values[bad])})")
         self.consecutive_skips = 0
         for k, v in metrics.items():
-            self.sums[k] = self.sums[k] + v if k in self.sums else v
-        self.updates += 1
-        self.updates_since_log += 1
+            self.loop.sums[k] = self.loop.sums[k] + v if k in self.loop.sums else v
+        self.loop.updates += 1
+        self.loop.updates_since_log += 1
 
     def _divergence(self, what: str, step: int | None = None) -> DivergenceError:
         step = self.step + self.n_envs if step is None else step  # default: the step being done
@@ -251,13 +270,13 @@ class Trainer:
     def _report_faults(self, fault: np.ndarray) -> None:
         reasons = getattr(self.env, "fault_reasons", {})
         for i in np.flatnonzero(fault):
-            self.faults += 1
-            if self.faults <= MAX_PRINTED_EVENTS or self.faults % 100 == 0:
+            self.loop.faults += 1
+            if self.loop.faults <= MAX_PRINTED_EVENTS or self.loop.faults % 100 == 0:
                 task = self.env.task_names[int(self.env.task_ids[i])]
                 why = reasons.get(int(i), "fault")
                 self.console.print(
                     f"[yellow]step {self.step + self.n_envs:,}: environment fault in {task} "
-                    f"({why}); that environment was reset ({self.faults} faults so far)"
+                    f"({why}); that environment was reset ({self.loop.faults} faults so far)"
                 )
 
     def log_row(self) -> None:
@@ -265,39 +284,39 @@ class Trainer:
         now, step = self.elapsed(), self.step
         row: dict[str, float] = {
             "time_s": now,
-            "train/steps_per_s": (step - self.last_log_step)
-            / max(now - self.last_log_elapsed, 1e-9),
-            "train/updates": self.updates,
-            "env/faults": self.faults,
-            "train/skipped_updates": self.skipped,
+            "train/steps_per_s": (step - self.loop.last_log_step)
+            / max(now - self.loop.last_log_elapsed, 1e-9),
+            "train/updates": self.loop.updates,
+            "env/faults": self.loop.faults,
+            "train/skipped_updates": self.loop.skipped,
         }
-        if self.done_returns:
-            row["train/episode_return"] = float(np.mean(self.done_returns))
-            row["train/episode_success"] = float(np.mean(self.done_success))
-        for k, v in self.sums.items():
-            row[k] = float(v) / max(self.updates_since_log, 1)
+        if self.loop.done_returns:
+            row["train/episode_return"] = float(np.mean(self.loop.done_returns))
+            row["train/episode_success"] = float(np.mean(self.loop.done_success))
+        for k, v in self.loop.sums.items():
+            row[k] = float(v) / max(self.loop.updates_since_log, 1)
         log_alpha = self.agent.log_alpha.detach()
         weights = balance_weights(log_alpha).cpu().numpy()
         for i, name in enumerate(self.logger.task_names):
             row[f"alpha/{name}"] = float(log_alpha[i].exp())
             row[f"balance/{name}"] = float(weights[i])
         self.logger.log_train(step, row)
-        self.done_returns.clear()
-        self.done_success.clear()
-        self.sums, self.updates_since_log = {}, 0
-        self.last_log_step, self.last_log_elapsed = step, now
+        self.loop.done_returns.clear()
+        self.loop.done_success.clear()
+        self.loop.sums, self.loop.updates_since_log = {}, 0
+        self.loop.last_log_step, self.loop.last_log_elapsed = step, now
 
     def evaluate(self) -> EvalResult:
         """Periodic evaluation; a new best mean success writes ``checkpoints/best.pt``."""
         result = evaluate(self.agent.policy, self.eval_env, self.cfg.eval_episodes, self.device)
         self.logger.log_eval(self.step, {"time_s": self.elapsed(), **result.metrics()})
-        self.last_eval = result
-        if result.mean_success > self.best_success:
+        self.loop.last_eval = result
+        if result.mean_success > self.loop.best_success:
             try:
                 save_weights(
                     self.agent, self.ckpt_dir / "best.pt", self.step, success=result.mean_success
                 )
-                self.best_success = result.mean_success
+                self.loop.best_success = result.mean_success
             except CheckpointWriteError as err:  # a full disk: the earlier best.pt stays
                 self.console.print(f"[red]warning: {err}")
         return result
@@ -312,11 +331,11 @@ class Trainer:
         bar = TrainProgress(self.console, progress, self.total_iterations * n, self.step)
         try:
             with stop_requests() as stop, bar:
-                while self.it < self.total_iterations:
+                while self.loop.it < self.total_iterations:
                     try:
                         was_warm = self.warm()
                         self.iteration()
-                        step, last = self.step, self.it == self.total_iterations
+                        step, last = self.step, self.loop.it == self.total_iterations
                         success = None
                         if _crossed(step, n, cfg.log_interval) or last:
                             self.log_row()
@@ -360,17 +379,18 @@ class Trainer:
     def finish(self) -> TrainResult:
         """Write final.pt and final_eval.json (with the step; ``--resume`` writes them if a run
         was killed after its last checkpoint); print the summary line."""
-        assert self.last_eval is not None
+        loop = self.loop
+        assert loop.last_eval is not None
         save_weights(self.agent, self.ckpt_dir / "final.pt", step=self.step)
-        write_final_eval(self.run_dir, self.step, self.last_eval)
+        write_final_eval(self.run_dir, self.step, loop.last_eval)
         wall = self.elapsed()
         self.console.print(
-            f"done: {self.step:,} env steps, {self.updates:,} updates in {wall:.0f} s; final "
-            f"success {self.last_eval.mean_success:.1%} ({self.cfg.eval_episodes} episodes per "
-            f"task); {self.faults} environment faults, {self.skipped} skipped updates"
+            f"done: {self.step:,} env steps, {loop.updates:,} updates in {wall:.0f} s; final "
+            f"success {loop.last_eval.mean_success:.1%} ({self.cfg.eval_episodes} episodes per "
+            f"task); {loop.faults} environment faults, {loop.skipped} skipped updates"
         )
         counts = self.agent.parameter_counts()
-        return TrainResult(self.run_dir, self.step, self.updates, wall, self.last_eval, counts)
+        return TrainResult(self.run_dir, self.step, loop.updates, wall, loop.last_eval, counts)
 
     def close(self) -> None:
         """Close the logger and the environments."""
@@ -386,7 +406,7 @@ class Trainer:
             raise self._divergence(f"parameter {bad}", self.step)
         state = {
             **learner_state(self.agent),
-            "loop": loop_state(self),
+            "loop": self.loop.to_dict(self.elapsed()),
             "rng": capture_rng(),
             "env": _env_state(self.env) if envs else None,
             "eval_env": _env_state(self.eval_env) if envs else None,
@@ -401,16 +421,14 @@ class Trainer:
     def _restore(self, state: dict[str, Any], replay: dict[str, Any]) -> None:
         load_learner_state(self.agent, state)
         self.replay.load_state_dict(replay)
-        loop = state["loop"]
-        restore_loop_state(self, loop)
+        self.loop = LoopState.from_dict(
+            state["loop"], list(self.env.task_names), self.cfg.seed, self.device
+        )
         restore_rng(state["rng"])
         if state["env"] is None:  # saved after a worker died: the episodes start again
-            self.obs = self.env.reset()
+            self.loop.restart_episodes(self.env.reset())
         else:
             self.env.set_state(state["env"])
-            self.obs = loop["obs"].numpy().copy()
-            self.ep_return = loop["ep_return"].numpy().copy()
-            self.ep_hit = loop["ep_hit"].numpy().copy()
         if state["eval_env"] is not None:
             self.eval_env.set_state(state["eval_env"])
 
