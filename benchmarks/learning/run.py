@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-episodes", type=int, default=5)
     p.add_argument("--final-episodes", type=int, default=100)
     p.add_argument("--checkpoint-interval", type=int, default=20_000)
+    p.add_argument("--keep-checkpoints", type=int, default=2,
+                   help="full checkpoints kept (more: more points for q_parity.py)")  # fmt: skip
     p.add_argument("--warmup-per-task", type=int, default=4000, help="random-action steps per task")
     p.add_argument("--batch-size", type=int, default=None, help="default: 128 per task")
     p.add_argument("--device", default="auto")
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
                 eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
                 log_interval=min(5_000, a.eval_interval), threads=a.threads, progress=False,
                 checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
+                keep_checkpoints=a.keep_checkpoints,
                 batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
                 precision=a.precision,
             )  # fmt: skip
