@@ -174,3 +174,17 @@ def test_q_parity_script_measures_a_toy_run(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as err:
         mod.main(["x", str(tmp_path / "nope")])
     assert err.value.code == 2
+    # softmod eval: the run's precision by default, --precision overrides it
+    from softmod.evaluate import evaluate_run
+
+    assert evaluate_run(tmp_path / "run", 1)[0]["precision"] == "bf16"
+    assert evaluate_run(tmp_path / "run", 1, precision="fp32")[0]["precision"] == "fp32"
+
+
+def test_sweep_precision_reaches_every_trial() -> None:
+    from softmod.sweep import SweepArgs, build_trials
+
+    args = SweepArgs(sweep_dir=Path("s"), methods=("mt-sac",), benchmarks=("toy",), seeds=(0,),
+                     precision="bf16")  # fmt: skip
+    (trial,) = build_trials(args.spec())
+    assert "--precision" in trial.args and trial.args[trial.args.index("--precision") + 1] == "bf16"

@@ -17,6 +17,10 @@ with ``# departure (k)``); every departure follows the authors' code on purpose:
 6. The task balance weights use ``softmax(-log α)`` where the paper's eq. 10 writes
    ``softmax(-α)``; they live in :func:`softmod.sac.losses.balance_weights`, not in this file.
 
+Precision: fp32 as the paper; with ``--precision bf16`` (issue 17, a departure from the paper and
+the authors' code) the products here run in bf16 except the routing and final output layers
+(see ``softmod/precision.py``).
+
 The "w/o obs" ablation (paper Fig. 6b, ``route_obs=False``) routes from ``h`` alone instead of
 ``f * h``. Every layer holds ``members`` independent stacked copies (policy: 1, twin Q: 2), each
 with its own base AND routing network; the ``n`` modules of a layer run in one batched product.

@@ -2,6 +2,10 @@
 
 The algorithm does not know which network it trains: the policy and the Q-function are built from
 their network configs by :func:`softmod.nets.build_network`.
+
+``cfg.precision`` (issue 17): ``fp32`` as the paper; ``bf16`` runs the forward passes of the update
+in bf16 mixed precision, a departure from the paper, with Q-values, TD target and losses in fp32
+(``softmod/precision.py`` lists what runs in which precision).
 """
 
 from __future__ import annotations
