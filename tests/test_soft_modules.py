@@ -260,9 +260,12 @@ def _routing_gap(policy: TanhGaussianPolicy, task_a: int, task_b: int) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list(LEARN))
+@pytest.mark.parametrize(
+    ("method", "precision"),
+    [*((m, "fp32") for m in LEARN), ("soft-shallow", "bf16")],  # issue 17: same thresholds
+)
 def test_learns_the_toy_tasks_and_routes_conflicting_tasks_apart(
-    method: str, tmp_path: Path
+    method: str, precision: str, tmp_path: Path
 ) -> None:
     net, steps = LEARN[method]
     cfg = RunConfig(
@@ -278,6 +281,7 @@ def test_learns_the_toy_tasks_and_routes_conflicting_tasks_apart(
         device="cpu",
         seed=0,
         torch_threads=1,  # small networks: one thread is as fast, and immune to oversubscription
+        precision=precision,  # type: ignore[arg-type]
     )
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.final_eval.mean_success >= 0.9

@@ -38,6 +38,7 @@ def plot_group(key: str, recs: list[dict], out: Path) -> Path:
     names = []
     for rec in recs:
         label = rec["task"] if rec["benchmark"] == "mt1" else rec["method"]
+        label += " bf16" if rec.get("precision") == "bf16" else ""  # issue 17: fp32 next to bf16
         steps = [row["step"] for row in rec["curve"]]
         success = [100 * row["eval/mean_success"] for row in rec["curve"]]
         final = 100 * rec["final_eval"]["mean_success"]
@@ -86,6 +87,7 @@ def summary(records: list[dict]) -> str:
     ]
     for r in records:
         what = r["task"] if r["benchmark"] == "mt1" else r["method"]
+        what += " (bf16)" if r.get("precision") == "bf16" else ""
         lines.append(
             f"| {r['benchmark']}-{r['goals']} | {what} | {r['env_steps']:,} | "
             f"{100 * r['final_eval']['mean_success']:.1f}% | {r['train_wall_s'] / 60:.0f} min | "

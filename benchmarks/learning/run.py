@@ -95,11 +95,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-episodes", type=int, default=5)
     p.add_argument("--final-episodes", type=int, default=100)
     p.add_argument("--checkpoint-interval", type=int, default=20_000)
+    p.add_argument("--keep-checkpoints", type=int, default=2,
+                   help="full checkpoints kept (more: more points for q_parity.py)")  # fmt: skip
     p.add_argument("--warmup-per-task", type=int, default=4000, help="random-action steps per task")
     p.add_argument("--batch-size", type=int, default=None, help="default: 128 per task")
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=0, help="env worker processes (0: in-process)")
     p.add_argument("--async-step", action="store_true", help="overlap env steps and the update")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="fp32 (default) or bf16 mixed precision")  # fmt: skip
     p.add_argument("--name", default=None)
     p.add_argument("--resume", type=Path, default=None, help="continue this stopped run directory")
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON record goes")
@@ -127,7 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             if a.budget is None:
                 fail("--budget is required (or --resume RUN_DIR)")
-            parts = (a.benchmark, a.task, a.goals, a.method, f"{a.budget // 1000}k", f"s{a.seed}")
+            bf16 = "bf16" if a.precision == "bf16" else None  # fp32 names stay as before
+            parts = (a.benchmark, a.task, a.goals, a.method, bf16, f"{a.budget // 1000}k",
+                     f"s{a.seed}")  # fmt: skip
             name = a.name or "-".join(x for x in parts if x)
             args = TrainArgs(
                 benchmark=a.benchmark, task=a.task, goals=a.goals, method=a.method,
@@ -135,7 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
                 eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
                 log_interval=min(5_000, a.eval_interval), threads=a.threads, progress=False,
                 checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
+                keep_checkpoints=a.keep_checkpoints,
                 batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
+                precision=a.precision,
             )  # fmt: skip
             try:  # bad options end here, before a run directory exists
                 cfg = args.to_config()
@@ -198,6 +206,7 @@ def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, result: Tr
         "updates": result.updates,
         "horizon": cfg.env.horizon,
         "device": str(device),
+        "precision": cfg.precision,
         "machine": machine(),
         "commit": meta.get("commit", commit()),  # the code the run started with
         "threads": meta["threads"],

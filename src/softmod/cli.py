@@ -98,6 +98,10 @@ class TrainArgs:
     """On CUDA, for MT-SAC, Mix-Expert and soft modularization: capture the whole update once as a
     CUDA graph and replay it (falls back to eager updates with a warning if capture fails;
     ignored on CPU and with --on-nonfinite skip)."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
+    products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
+    AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
 
     def to_config(self) -> RunConfig:
         """The resolved run config these options describe."""
@@ -150,6 +154,7 @@ class TrainArgs:
             keep_checkpoints=self.keep_checkpoints,
             on_nonfinite=self.on_nonfinite,
             cuda_graph=self.cuda_graph,
+            precision=self.precision,
         )
 
     def resolved_run_dir(self) -> Path:
@@ -179,6 +184,8 @@ class EvalArgs:
     softmod report)."""
     seed: int | None = None
     """Evaluation seed (conditioned goals). Default: the run's seed."""
+    precision: Literal["fp32", "bf16"] | None = None
+    """Precision of the policy's products while acting: fp32 or bf16. Default: the run's."""
 
 
 @dataclass
@@ -256,7 +263,9 @@ def run_eval(args: EvalArgs) -> None:
     out = args.out or eval_json_path(args.run_dir, args.episodes)
     check_output_path(out, "--out")
     device = resolve_device(args.device)
-    protocol, result = evaluate_run(args.run_dir, args.episodes, device, args.checkpoint, args.seed)
+    protocol, result = evaluate_run(
+        args.run_dir, args.episodes, device, args.checkpoint, args.seed, args.precision
+    )
     table = Table(
         title=f"{protocol['method']} on {protocol['benchmark']}-{protocol['goals']}: "
         f"{args.run_dir} ({args.episodes} deterministic episodes per task)"

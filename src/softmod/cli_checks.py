@@ -110,6 +110,7 @@ def args_from_config(args_cls: type, cfg: RunConfig) -> Any:
         keep_checkpoints=cfg.keep_checkpoints,
         on_nonfinite=cfg.on_nonfinite,
         cuda_graph=cfg.cuda_graph,
+        precision=cfg.precision,
     )
 
 

@@ -17,6 +17,7 @@ GoalSetting = Literal["fixed", "conditioned"]
 RewardVersion = Literal["v1", "v2"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 NonFinitePolicy = Literal["stop", "skip"]
+PrecisionName = Literal["fp32", "bf16"]  # see softmod/precision.py
 
 MAX_HORIZON = 500  # Meta-World raises when stepped past its max_path_length (500)
 
@@ -155,6 +156,9 @@ class RunConfig:
     keep_checkpoints: int = 2  # full checkpoints kept (the newest); best.pt is kept besides
     on_nonfinite: NonFinitePolicy = "stop"  # a non-finite loss/Q/gradient: stop, or skip the update
     cuda_graph: bool = True  # on CUDA: the update as one replayed CUDA graph (graph-safe methods)
+    # issue 17: fp32 (faithful, default) or bf16 mixed precision (softmod/precision.py says what
+    # runs in which precision); fixed for the run's lifetime (not a resumable change)
+    precision: PrecisionName = "fp32"
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -112,12 +112,14 @@ def evaluate_run(
     device: torch.device | None = None,
     checkpoint: str = "final.pt",
     seed: int | None = None,
+    precision: str | None = None,
 ) -> tuple[dict, EvalResult]:
     """The paper's final evaluation of a saved run: deterministic actions, ``episodes`` per task,
     success at any step, on environments of their own RNG stream (fresh conditioned goals; the
     fixed goals are the run's own, since they depend on the seed only).
 
-    Returns the protocol description (for the JSON) and the result; ``seed`` defaults to the run's.
+    Returns the protocol description (for the JSON) and the result; ``seed`` defaults to the run's,
+    ``precision`` (of acting: fp32 | bf16) to the run's.
     """
     from softmod.checkpoint import load_agent
     from softmod.envs import make_env
@@ -127,6 +129,8 @@ def evaluate_run(
     device = device or torch.device("cpu")
     cfg, agent = load_agent(run_dir, device, checkpoint)
     seed = cfg.seed if seed is None else seed
+    if precision is not None:
+        agent.policy.precision = precision
     env = make_env(cfg.env, seed, stream=FINAL_EVAL_STREAM)
     try:
         result = evaluate(agent.policy, env, episodes, device)
@@ -140,6 +144,7 @@ def evaluate_run(
         "goals": cfg.env.goals,
         "horizon": cfg.env.horizon,
         "seed": seed,
+        "precision": agent.policy.precision,
         "actions": "deterministic (tanh of the mean)",
         "success": "success flag 1 at any step of the episode",
     }

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -95,6 +96,8 @@ class SweepArgs:
     """Write softmod report's tables and figures to SWEEP_DIR/report when every trial finished."""
     progress: bool = True
     """Show a progress bar over the trials."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """--precision of every trial (fp32 or bf16 mixed precision; same as --set precision=...)."""
 
     def spec(self) -> SweepSpec:
         """The grid these options describe (overrides parsed; bad ones -> SweepError)."""
@@ -104,6 +107,8 @@ class SweepArgs:
             if not sep or not key.strip():
                 raise SweepError(f"--set {item!r}: expected KEY=VALUE, e.g. total-steps=200000")
             overrides[key.strip()] = value.strip()
+        if self.precision != "fp32":  # an explicit --set precision=... wins
+            overrides.setdefault("precision", self.precision)
         return SweepSpec(self.methods, self.presets, self.benchmarks, self.goals, self.seeds,
                          overrides)  # fmt: skip
 

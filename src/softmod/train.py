@@ -34,6 +34,7 @@ from softmod.envs import make_env
 from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv
 from softmod.evaluate import EvalResult, evaluate, write_final_eval
 from softmod.loopstate import LoopState
+from softmod.precision import check_precision
 from softmod.progress import TrainProgress
 from softmod.runlog import RunLogger
 from softmod.runstate import (
@@ -123,6 +124,7 @@ class Trainer:
         self.device = device = resolve_device(cfg.device)
         if cfg.torch_threads > 0:
             torch.set_num_threads(cfg.torch_threads)
+        check_precision(cfg.precision, device, lambda msg: console.print(f"[yellow]warning: {msg}"))
         seed_everything(cfg.seed)
         self.env = make_env(cfg.env, cfg.seed, TRAIN_STREAM)
         self.eval_env = make_env(cfg.env, cfg.seed, EVAL_STREAM)

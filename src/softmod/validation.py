@@ -133,6 +133,12 @@ def validate_config(cfg: RunConfig) -> list[str]:
     ]:
         if value <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {value}")
+    from softmod.precision import PRECISIONS
+
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(
+            f"unknown --precision {cfg.precision!r}; allowed: {', '.join(PRECISIONS)}"
+        )
     if cfg.on_nonfinite not in ("stop", "skip"):
         raise ConfigError(f"unknown --on-nonfinite {cfg.on_nonfinite!r}; allowed: stop, skip")
     from softmod.methods import METHODS

@@ -26,8 +26,17 @@ from softmod.methods import METHODS
 if TYPE_CHECKING:
     import torch
 
-SECTIONS = ("collection", "updates", "reference", "e2e", "memory")
-TARGETS = {"collection_ratio": 1.4, "soft_shallow_matmul_fraction": 0.5, "outside_update": 0.10}
+SECTIONS = ("collection", "updates", "reference", "e2e", "memory", "jax")
+TARGETS = {
+    "collection_ratio": 1.4,
+    "soft_shallow_matmul_fraction": 0.5,
+    "outside_update": 0.10,
+    # issue 17 (bf16 on a CPU with AMX): speed-up of the MT10 soft-shallow update over fp32,
+    # end-to-end MT10 soft-shallow env-steps/s, the MT50 soft-shallow update in ms
+    "bf16_speedup_mt10_soft_shallow": 3.0,
+    "bf16_e2e_env_steps_per_s": 150.0,
+    "bf16_mt50_soft_shallow_ms": 300.0,
+}
 
 
 @dataclass
@@ -37,7 +46,10 @@ class BenchArgs:
     quick: bool = False
     """Tiny sizes (smoke test, about a minute): fewer steps and repetitions, 16 rows per task."""
     sections: tuple[str, ...] = SECTIONS
-    """Which parts to run: collection, updates, reference, e2e, memory."""
+    """Which parts to run: collection, updates, reference, e2e, memory, jax (the jitted JAX
+    soft-shallow update, needs the [bench-jax] extra)."""
+    precisions: tuple[str, ...] = ("fp32", "bf16")
+    """Precisions of the update and end-to-end figures, side by side (fp32, bf16)."""
     methods: tuple[str, ...] = tuple(METHODS)
     """Methods whose update is timed (default: all)."""
     mt50: bool = True
@@ -73,6 +85,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     from softmod.bench.collection import cpu_count
+    from softmod.precision import bf16_support
 
     info: dict[str, Any] = {
         "cpu": cpu,
@@ -80,6 +93,8 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "blas": "mkl" if torch.backends.mkl.is_available() else "other",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "bf16_features": bf16_support("cpu"),  # /proc/cpuinfo flags amx_bf16, avx512_bf16
         "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_start": os.getloadavg(),
@@ -109,6 +124,9 @@ def run_bench(args: BenchArgs, console: Console | None = None) -> dict[str, Any]
     bad = set(args.sections) - set(SECTIONS)
     if bad:
         raise ValueError(f"unknown bench sections {sorted(bad)}; valid: {', '.join(SECTIONS)}")
+    for p in args.precisions:
+        if p not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {p!r}; valid: fp32, bf16")
     for m in args.methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r}; valid methods: {', '.join(METHODS)}")
@@ -167,15 +185,21 @@ def _jobs(
             if args.gym_reference:
                 jobs.append(("collection", f"{b} gymnasium async",
                              partial(collection.gymnasium_async_rate, b, steps)))  # fmt: skip
-    if "updates" in args.sections:
-        jobs.append(("updates", "matmul 2048^3", partial(updates.matmul_gflops, device)))
+    precs = args.precisions
+    if "updates" in args.sections:  # every method in each precision, one after the other
+        for p in precs:
+            jobs.append(("updates", f"matmul 2048^3{_tag(p)}",
+                         partial(updates.matmul_gflops, device, precision=p)))  # fmt: skip
         for b in benches:
             t = 10 if b == "mt10" else 50
             reps = size["reps10"] if b == "mt10" else size["reps50"]
             for m in args.methods:
-                jobs.append(("updates", f"{b} {m}",
-                             partial(_update_job, m, t, reps, device, per_task)))  # fmt: skip
-        jobs.append(("updates", "matmul 2048^3 (after)", partial(updates.matmul_gflops, device)))
+                for p in precs:
+                    job = partial(_update_job, m, t, reps, device, per_task, p)
+                    jobs.append(("updates", f"{b} {m}{_tag(p)}", job))
+        for p in precs:
+            jobs.append(("updates", f"matmul 2048^3{_tag(p)} (after)",
+                         partial(updates.matmul_gflops, device, precision=p)))  # fmt: skip
     if "reference" in args.sections:
         for name in ("soft-shallow", "soft-deep"):
             net_cfg = METHODS[name].network
@@ -188,9 +212,14 @@ def _jobs(
     if "e2e" in args.sections:
         for overlap in (False, True):
             mode = "overlapped" if overlap else "synchronous"
-            jobs.append(("e2e", f"mt10 soft-shallow {workers} workers {mode}",
-                         partial(endtoend.bench_training, "mt10", "soft-shallow", size["iters"],
-                                 workers, overlap, per_task=per_task)))  # fmt: skip
+            for p in precs:
+                jobs.append(("e2e", f"mt10 soft-shallow {workers} workers {mode}{_tag(p)}",
+                             partial(endtoend.bench_training, "mt10", "soft-shallow",
+                                     size["iters"], workers, overlap, per_task=per_task,
+                                     precision=p)))  # fmt: skip
+    if "jax" in args.sections:
+        jobs.append(("jax", "mt10 soft-shallow",
+                     partial(_jax_job, per_task, size["ref_reps"], device, precs)))  # fmt: skip
     if "memory" in args.sections:
         jobs.append(("memory", "replay", _memory_job))
         cap = 2_000 if args.quick else 200_000
@@ -199,14 +228,39 @@ def _jobs(
     return jobs
 
 
+def _tag(precision: str) -> str:
+    """Name suffix of a measurement in ``precision``: none for fp32 (the names of earlier runs)."""
+    return "" if precision == "fp32" else f" {precision}"
+
+
 def _update_job(
-    method: str, tasks: int, reps: int, device: torch.device, per_task: int
-) -> dict[str, float]:
+    method: str, tasks: int, reps: int, device: torch.device, per_task: int, precision: str
+) -> dict[str, Any]:
     from softmod.bench import updates
 
     out = updates.bench_update(method, tasks, reps, device, per_task=per_task,
-                               one_thread=tasks == 10)  # fmt: skip
-    return {**out, "flops": updates.count_update_flops(method, tasks, per_task)}
+                               one_thread=tasks == 10, precision=precision)  # fmt: skip
+    flops = updates.count_update_flops(method, tasks, per_task)
+    return {**out, "flops": flops, "precision": precision}
+
+
+def _jax_job(
+    per_task: int, reps: int, device: torch.device, precisions: tuple[str, ...]
+) -> dict[str, Any]:
+    """The jitted JAX soft-shallow MT10 update and softmod's, on the same batch, back to back."""
+    from softmod.bench import updates
+    from softmod.bench.jax_ref import JAX_HINT, bench_jax_update, jax_available
+
+    if not jax_available():
+        return {"skipped": f"jax is not installed: {JAX_HINT}"}
+    batch = updates.random_batch(10, per_task, device)
+    out: dict[str, Any] = {"jax": bench_jax_update(batch, 10, updates.OBS_DIM, updates.ACT_DIM,
+                                                   max(reps, 3))}  # fmt: skip
+    for p in precisions:
+        agent = updates.make_agent("soft-shallow", 10, device, p)
+        wall, _ = updates.time_fn(lambda a=agent: a.update(batch), max(reps, 3), 1, device)
+        out[f"softmod {p}"] = {"ms_min": 1e3 * min(wall)}
+    return out
 
 
 def _memory_job() -> dict[str, int]:
@@ -232,14 +286,19 @@ def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
                 ours["env_steps_per_cpu_s"] / ref["env_steps_per_cpu_s"]
             )
     upd = res.get("updates", {})
-    peaks = [v for k, v in upd.items() if k.startswith("matmul")]
-    if peaks:
+    for prec in ("fp32", "bf16"):  # each update against the matmul of its own precision
+        peaks = [v for k, v in upd.items() if k.startswith("matmul") and _prec(k) == prec]
+        if not peaks:
+            continue
         peak = max(p["gflops"] for p in peaks)
         peak_cpu = max(p["gflops_per_cpu_s"] for p in peaks)
-        s["matmul_gflops"], s["matmul_gflops_per_cpu_s"] = peak, peak_cpu
+        key = "matmul_gflops" + _tag(prec).replace(" ", "_")
+        s[key], s[key + "_per_cpu_s"] = peak, peak_cpu
+        if prec == "fp32":
+            s["matmul_gflops_per_cpu_s"] = peak_cpu
         peak_1t = max((p.get("gflops_per_cpu_s_1_thread", 0.0) for p in peaks), default=0.0)
         for name, v in upd.items():
-            if not name.startswith("matmul"):
+            if not name.startswith("matmul") and v.get("precision", "fp32") == prec:
                 v["gflops"] = v["flops"] / (v["ms_min"] * 1e-3) / 1e9
                 v["matmul_fraction"] = v["gflops"] / peak
                 v["gflops_per_cpu_s"] = v["flops"] / (v["cpu_ms_min"] * 1e-3) / 1e9
@@ -247,12 +306,13 @@ def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
                 if "cpu_ms_min_1_thread" in v and peak_1t:
                     rate = v["flops"] / (v["cpu_ms_min_1_thread"] * 1e-3) / 1e9
                     v["matmul_fraction_1_thread"] = rate / peak_1t
-        if "mt10 soft-shallow" in upd:
-            v = upd["mt10 soft-shallow"]
-            s["mt10_soft_shallow_matmul_fraction"] = v["matmul_fraction"]
-            s["mt10_soft_shallow_matmul_fraction_cpu"] = v["matmul_fraction_cpu"]
-            if "matmul_fraction_1_thread" in v:
-                s["mt10_soft_shallow_matmul_fraction_1_thread"] = v["matmul_fraction_1_thread"]
+    _summarize_bf16(res, s)
+    if "matmul_fraction" in upd.get("mt10 soft-shallow", {}):
+        v = upd["mt10 soft-shallow"]
+        s["mt10_soft_shallow_matmul_fraction"] = v["matmul_fraction"]
+        s["mt10_soft_shallow_matmul_fraction_cpu"] = v["matmul_fraction_cpu"]
+        if "matmul_fraction_1_thread" in v:
+            s["mt10_soft_shallow_matmul_fraction_1_thread"] = v["matmul_fraction_1_thread"]
     e2e = res.get("e2e", {})
     for name, v in e2e.items():
         s[f"e2e {name} outside_update_share"] = v["outside_update_share"]
@@ -273,3 +333,31 @@ def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
             s["mt50_training_estimate_gib"] = replay + 2 * rss / 2**30 + 1.0
     s["targets"] = TARGETS
     return s
+
+
+def _prec(name: str) -> str:
+    return "bf16" if " bf16" in name else "fp32"
+
+
+def _summarize_bf16(res: dict[str, Any], s: dict[str, Any]) -> None:
+    """bf16 against fp32 in the same run: update speed-ups, end-to-end rates, JAX ratios."""
+    upd = res.get("updates", {})
+    speedup = {
+        name: v["ms_min"] / upd[f"{name} bf16"]["ms_min"]
+        for name, v in upd.items()
+        if not name.startswith("matmul") and f"{name} bf16" in upd
+    }
+    if speedup:
+        s["bf16_speedup"] = speedup
+    if "mt10 soft-shallow" in speedup:
+        s["mt10_soft_shallow_bf16_speedup"] = speedup["mt10 soft-shallow"]
+    if "mt50 soft-shallow bf16" in upd:
+        s["mt50_soft_shallow_bf16_ms"] = upd["mt50 soft-shallow bf16"]["ms_min"]
+    e2e = [v["env_steps_per_s"] for k, v in res.get("e2e", {}).items() if k.endswith(" bf16")]
+    if e2e:
+        s["e2e_bf16_env_steps_per_s"] = max(e2e)
+    jx = res.get("jax", {}).get("mt10 soft-shallow", {})
+    if "jax" in jx:
+        for p in ("fp32", "bf16"):
+            if f"softmod {p}" in jx:
+                s[f"jax_over_softmod_{p}"] = jx["jax"]["ms_min"] / jx[f"softmod {p}"]["ms_min"]

@@ -27,13 +27,14 @@ def bench_training(
     overlap: bool = False,
     warmup_per_task: int = 150,
     per_task: int = 128,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Run ``iterations`` training iterations (one vector step + one update each) and time them."""
     device = torch.device("cpu")
     env = make_env(EnvConfig(benchmark=benchmark, workers=workers), seed=0)
     try:
         n = env.num_envs
-        agent = make_agent(method, env.num_tasks, device)
+        agent = make_agent(method, env.num_tasks, device, precision)
         replay = MultiTaskReplay(env.num_tasks, 10_000, env.obs_dim, env.act_dim, device)
         task_ids = torch.as_tensor(env.task_ids)
         rng = np.random.default_rng(0)

@@ -17,13 +17,30 @@ def _met(ok: bool) -> str:
     return "[green]met[/]" if ok else "[red]missed[/]"
 
 
+def update_rows(res: dict[str, Any]) -> list[tuple[str, dict | None, dict | None]]:
+    """The update measurements side by side: (benchmark and method, fp32 entry, bf16 entry)."""
+    upd = res.get("updates", {})
+    bases = dict.fromkeys(k.removesuffix(" bf16") for k in upd if not k.startswith("matmul"))
+    return [(b, upd.get(b), upd.get(f"{b} bf16")) for b in bases]
+
+
+def _bf16_line(m: dict[str, Any]) -> str:
+    feats = m.get("bf16_features") or {}
+    have = [k for k, v in feats.items() if v]
+    return (
+        f"bf16 features: {', '.join(have) or 'none'} (cpu capability "
+        f"{m.get('cpu_capability', '?')})"
+    )
+
+
 def print_tables(res: dict[str, Any], console: Console) -> None:
     """Print every measured section as a table, ratios included."""
     m = res["machine"]
     console.print(
         f"[bold]softmod bench[/] on {m['cpu']} ({m['cpus']} CPUs, torch {m['torch']}, "
         f"{m['torch_threads']} threads, device {res['device']}); load average "
-        f"{m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f} (above {m['cpus']}: noisy)"
+        f"{m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f} (above {m['cpus']}: noisy); "
+        + _bf16_line(m)
     )
     s = res["summary"]
     if "collection" in res:
@@ -41,21 +58,38 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
         console.print(t)
     if "updates" in res:
         t = Table(
-            title=f"SAC update; matmul 2048^3 in this run: {_f(s.get('matmul_gflops'))} GFLOP/s, "
-            f"{_f(s.get('matmul_gflops_per_cpu_s'))} GFLOP per CPU-s"
+            title=f"SAC update, fp32 and bf16 side by side; matmul 2048^3 in this run: fp32 "
+            f"{_f(s.get('matmul_gflops'))} GFLOP/s, bf16 {_f(s.get('matmul_gflops_bf16'))} GFLOP/s"
         )
-        for col in ("benchmark / method", "ms (median)", "ms (best)", "GFLOP", "GFLOP/s",
-                    "of matmul", "per CPU-s", "1 thread"):  # fmt: skip
+        for col in ("benchmark / method", "GFLOP", "fp32 ms", "bf16 ms", "bf16 speed-up",
+                    "fp32 of matmul", "bf16 of bf16 matmul", "fp32 1 thread",
+                    "bf16 1 thread"):  # fmt: skip
             t.add_column(col, justify="left" if col.startswith("bench") else "right")
-        for name, v in res["updates"].items():
-            if name.startswith("matmul"):
-                continue
-            t.add_row(name, _f(v["ms_median"], "{:.1f}"), _f(v["ms_min"], "{:.1f}"),
-                      _f(v["flops"] / 1e9, "{:.1f}"), _f(v.get("gflops")),
-                      _f(v.get("matmul_fraction"), "{:.0%}"),
-                      _f(v.get("matmul_fraction_cpu"), "{:.0%}"),
-                      _f(v.get("matmul_fraction_1_thread"), "{:.0%}"))  # fmt: skip
+        for name, a, b in update_rows(res):
+            v = a or b
+            assert v is not None
+            g = lambda e, k, fmt="{:.0%}": _f(None if e is None else e.get(k), fmt)  # noqa: E731
+            ratio = a["ms_min"] / b["ms_min"] if a and b else None
+            t.add_row(name, _f(v["flops"] / 1e9, "{:.1f}"), g(a, "ms_min", "{:.1f}"),
+                      g(b, "ms_min", "{:.1f}"), _f(ratio, "{:.2f}x"), g(a, "matmul_fraction"),
+                      g(b, "matmul_fraction"), g(a, "matmul_fraction_1_thread"),
+                      g(b, "matmul_fraction_1_thread"))  # fmt: skip
         console.print(t)
+    jx = res.get("jax", {}).get("mt10 soft-shallow")
+    if jx is not None:
+        if "skipped" in jx:
+            console.print(f"JAX reference skipped: {jx['skipped']}")
+        else:
+            t = Table(title="MT10 soft-shallow SAC update vs a jitted JAX one, same batch and run")
+            for col in ("implementation", "ms (best)", "JAX / this"):
+                t.add_column(col, justify="left" if col == "implementation" else "right")
+            ref = jx["jax"]["ms_min"]
+            t.add_row(f"JAX {jx['jax']['jax']} jit fp32 (compile {jx['jax']['compile_s']:.0f} s)",
+                      _f(ref, "{:.0f}"), "1.00x")  # fmt: skip
+            for k, v in jx.items():
+                if k.startswith("softmod"):
+                    t.add_row(k, _f(v["ms_min"], "{:.0f}"), _f(ref / v["ms_min"], "{:.2f}x"))
+            console.print(t)
     if "reference" in res:
         t = Table(title="Soft-modular twin-Q forward+backward vs the authors'-style module loop")
         for col in ("network", "softmod ms", "reference ms", "speed-up"):
@@ -107,6 +141,30 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
     for name, v in res.get("e2e", {}).items():
         share = v["outside_update_share"]
         console.print(f"{name}: {share:.1%} outside the update (target < 10%: {_met(share < 0.1)})")
+    for line in bf16_target_lines(s):
+        console.print(line)
+
+
+def bf16_target_lines(s: dict[str, Any], rich: bool = True) -> list[str]:
+    """The issue-17 targets, met or missed (rich markup, or plain text for the markdown)."""
+    met = _met if rich else (lambda ok: "met" if ok else "missed")
+    out = []
+    if "mt10_soft_shallow_bf16_speedup" in s:
+        r = s["mt10_soft_shallow_bf16_speedup"]
+        out.append(f"MT10 soft-shallow update bf16 vs fp32: {r:.2f}x (target >= 3x: {met(r >= 3)})")
+    if "mt50_soft_shallow_bf16_ms" in s:
+        ms = s["mt50_soft_shallow_bf16_ms"]
+        out.append(f"MT50 soft-shallow update bf16: {ms:.0f} ms (target <= 300 ms: "
+                   f"{met(ms <= 300)})")  # fmt: skip
+    if "e2e_bf16_env_steps_per_s" in s:
+        r = s["e2e_bf16_env_steps_per_s"]
+        out.append(f"MT10 soft-shallow training bf16: {r:.0f} env-steps/s (target >= 150: "
+                   f"{met(r >= 150)})")  # fmt: skip
+    if "jax_over_softmod_bf16" in s:
+        r = s["jax_over_softmod_bf16"]
+        out.append(f"MT10 soft-shallow update bf16 vs jitted JAX: {r:.2f}x faster (target > 1: "
+                   f"{met(r > 1)})")  # fmt: skip
+    return out
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -128,16 +186,28 @@ def markdown(res: dict[str, Any]) -> str:
                 f"({ref['env_steps_per_cpu_s']:.0f}) gymnasium async | "
                 f"{s[f'{b}_collection_ratio']:.2f}x ({s[f'{b}_collection_ratio_cpu']:.2f}x) |"
             )
-    for name, v in res.get("updates", {}).items():
-        if name.startswith("matmul"):
-            continue
-        one = v.get("matmul_fraction_1_thread")
-        one_s = "" if one is None else f", {one:.0%} 1 thread"
-        rows.append(
-            f"| update {name}, ms (GFLOP) | {v['ms_min']:.0f} ({v['flops'] / 1e9:.1f}) | "
-            f"matmul {s['matmul_gflops']:.0f} GFLOP/s | {v['matmul_fraction']:.0%} "
-            f"({v['matmul_fraction_cpu']:.0%} per CPU-s{one_s}) |"
-        )
+    for name, a, b in update_rows(res):
+        for v, peak in ((a, s.get("matmul_gflops")), (b, s.get("matmul_gflops_bf16"))):
+            if v is None or peak is None:
+                continue
+            one = v.get("matmul_fraction_1_thread")
+            one_s = "" if one is None else f", {one:.0%} 1 thread"
+            prec = v.get("precision", "fp32")
+            speed = f"; {a['ms_min'] / b['ms_min']:.2f}x fp32" if v is b and a else ""
+            rows.append(
+                f"| update {name} {prec}, ms (GFLOP) | {v['ms_min']:.0f} ({v['flops'] / 1e9:.1f})"
+                f" | {prec} matmul {peak:.0f} GFLOP/s | {v['matmul_fraction']:.0%} "
+                f"({v['matmul_fraction_cpu']:.0%} per CPU-s{one_s}){speed} |"
+            )
+    jx = res.get("jax", {}).get("mt10 soft-shallow", {})
+    if "jax" in jx:
+        for k, v in jx.items():
+            if k.startswith("softmod"):
+                rows.append(
+                    f"| update mt10 soft-shallow, {k} vs jitted JAX fp32, ms | {v['ms_min']:.0f} "
+                    f"| {jx['jax']['ms_min']:.0f} JAX {jx['jax']['jax']} | "
+                    f"{jx['jax']['ms_min'] / v['ms_min']:.2f}x |"
+                )
     for name, v in res.get("reference", {}).items():
         rows.append(
             f"| {name}, ms | {v['softmod_ms']:.0f} | {v['reference_ms']:.0f} module loop | "
@@ -164,6 +234,8 @@ def markdown(res: dict[str, Any]) -> str:
     when = res.get("time") or time.strftime("%Y-%m-%d")
     head = (
         f"Measured {when} on {m['cpu']}, {m['cpus']} CPUs, torch "
-        f"{m['torch']}, load average {m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}."
+        f"{m['torch']}, load average {m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}; "
+        f"{_bf16_line(m)}."
     )
-    return head + "\n\n" + "\n".join(rows) + "\n"
+    targets = "".join(f"- {line}\n" for line in bf16_target_lines(s, rich=False))
+    return head + "\n\n" + "\n".join(rows) + "\n" + ("\n" + targets if targets else "")

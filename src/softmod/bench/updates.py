@@ -25,8 +25,11 @@ from softmod.sac.agent import MultiTaskSAC
 OBS_DIM, ACT_DIM = 39, 4
 
 
-def make_agent(method: str, num_tasks: int, device: torch.device) -> MultiTaskSAC:
-    """The agent ``softmod train --method`` builds (balance as the method's default)."""
+def make_agent(
+    method: str, num_tasks: int, device: torch.device, precision: str = "fp32"
+) -> MultiTaskSAC:
+    """The agent ``softmod train --method M --precision P`` builds (balance as the method's
+    default)."""
     spec = get_method(method)
     cfg = RunConfig(
         env=EnvConfig(),
@@ -34,6 +37,7 @@ def make_agent(method: str, num_tasks: int, device: torch.device) -> MultiTaskSA
         policy_net=spec.network,
         q_net=spec.network,
         method=method,
+        precision=precision,  # type: ignore[arg-type]
     )
     return MultiTaskSAC(cfg, OBS_DIM, ACT_DIM, num_tasks, device)
 
@@ -91,11 +95,15 @@ def count_update_flops(method: str, num_tasks: int, per_task: int = 128) -> int:
     return int(counter.get_total_flops() * per_task / 16)
 
 
-def matmul_gflops(device: torch.device, size: int = 2048, reps: int = 5) -> dict[str, float]:
-    """GFLOP/s of a ``size``-cubed float32 matrix product: per wall second (best of ``reps``) and
-    per CPU second (best), the reference rate of the update's figures."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def matmul_gflops(
+    device: torch.device, size: int = 2048, reps: int = 5, precision: str = "fp32"
+) -> dict[str, float]:
+    """GFLOP/s of a ``size``-cubed matrix product in ``precision`` (fp32, or bf16 inputs as the
+    bf16 update's products): per wall second (best of ``reps``) and per CPU second (best), the
+    reference rate of the update's figures in that precision."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
     wall, cpu = time_fn(lambda: a @ b, reps, 1, device)
     flops = 2 * size**3
     out = {"gflops": flops / min(wall) / 1e9, "gflops_per_cpu_s": flops / min(cpu) / 1e9}
@@ -125,12 +133,13 @@ def bench_update(
     warmup: int = 1,
     per_task: int = 128,
     one_thread: bool = False,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Milliseconds per update (median and best of ``reps``) at ``per_task`` rows per task; on
     CUDA the update of a graph-safe method is a replayed CUDA graph (:mod:`softmod.sac.graphed`)."""
     from softmod.sac.graphed import maybe_graph
 
-    agent = make_agent(method, num_tasks, device)
+    agent = make_agent(method, num_tasks, device, precision)
     batch = random_batch(num_tasks, per_task, device)
     graphed = maybe_graph(agent, batch)  # CUDA + graph-safe networks only (untested on GPU)
     update = graphed or agent.update

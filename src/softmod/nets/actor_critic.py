@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from softmod.precision import autocast
+
 if TYPE_CHECKING:
     from softmod.nets.soft_modules import RoutingProbs
 
@@ -20,10 +22,11 @@ class TanhGaussianPolicy(nn.Module):
     """π(a | s, t): a task network outputs ``2|A|`` (mean, log-std); actions are ``tanh`` of a
     reparameterised Normal sample, with the log-prob correction ``-log(1 - a² + 1e-6)``."""
 
-    def __init__(self, net: nn.Module, act_dim: int) -> None:
+    def __init__(self, net: nn.Module, act_dim: int, precision: str = "fp32") -> None:
         super().__init__()
         self.net = net
         self.act_dim = act_dim
+        self.precision = precision  # of acting and evaluation (softmod/precision.py)
 
     def forward(self, obs: torch.Tensor, task: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and clamped log-std, each ``(B, |A|)``."""
@@ -46,10 +49,12 @@ class TanhGaussianPolicy(nn.Module):
 
     @torch.inference_mode()
     def act(self, obs: torch.Tensor, task: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        """Action for the environments: ``tanh(mean)`` when deterministic, else a sample."""
-        if deterministic:
-            return torch.tanh(self(obs, task)[0])
-        return self.sample(obs, task)[0]
+        """Action for the environments: ``tanh(mean)`` when deterministic, else a sample (in the
+        policy's precision; the mean and the action are fp32 either way)."""
+        with autocast(self.precision, obs.device):
+            if deterministic:
+                return torch.tanh(self(obs, task)[0])
+            return self.sample(obs, task)[0]
 
     @torch.no_grad()
     def routing(self, obs: torch.Tensor, task: torch.Tensor) -> RoutingProbs:

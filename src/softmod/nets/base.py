@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from softmod.precision import fp32_output, lowp
+
 OUTPUT_INIT = 3e-3  # authors' code: output layers uniform in ±3e-3 (weights and biases)
 HIDDEN_BIAS = 0.1  # authors' code: hidden biases constant 0.1
 
@@ -57,12 +59,20 @@ class StackedLinear(nn.Module):
         authors_init_(self.weight, self.bias, self.output)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply every member: ``(B, in)`` or ``(E, B, in)`` -> ``(E, B, out)``."""
+        """Apply every member: ``(B, in)`` or ``(E, B, in)`` -> ``(E, B, out)``.
+
+        With ``--precision bf16`` a hidden layer multiplies in bf16 and an output layer in fp32
+        (:func:`softmod.precision.fp32_output`)."""
+        if self.output:
+            return fp32_output(self._product, x, self.weight, self.bias)
+        return self._product(x, lowp(self.weight), lowp(self.bias))
+
+    def _product(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             if self.members == 1:
-                return torch.addmm(self.bias[0], x, self.weight[0]).unsqueeze(0)
-            return torch.matmul(x, self.weight) + self.bias
-        return torch.baddbmm(self.bias, x, self.weight)
+                return torch.addmm(bias[0], x, weight[0]).unsqueeze(0)
+            return torch.matmul(x, weight) + bias
+        return torch.baddbmm(bias, x, weight)
 
     def extra_repr(self) -> str:
         """Shape summary for ``print(module)``."""
@@ -82,4 +92,4 @@ class StackedEmbedding(nn.Module):
 
     def forward(self, task: torch.Tensor) -> torch.Tensor:
         """Rows of the table for each task index: ``(B,)`` -> ``(E, B, dim)``."""
-        return self.weight[:, task]
+        return lowp(self.weight)[:, task]  # bf16 runs: the bf16 copy, added to a bf16 product

@@ -51,6 +51,7 @@ from torch import nn
 from softmod.config import HardRoutingNetConfig
 from softmod.nets.base import StackedLinear
 from softmod.nets.single_task import GroupedLinear, TaskGroups, grouped_linear
+from softmod.precision import lowp
 
 
 class _SharedRoutes:
@@ -136,8 +137,8 @@ class HardRoutingNet(nn.Module):
         flat = (member * self.num_modules + routes).flatten(0, 1)  # (E*T, L)
         for layer_idx, layer in enumerate(self.module_layers):
             idx = flat[:, layer_idx]
-            w = layer.weight.flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])
-            b = layer.bias.flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])
+            w = lowp(layer.weight).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])
+            b = lowp(layer.bias).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])
             h = torch.relu(grouped_linear(h, w, b))  # (E, T, m, d)
         return self.out(groups.ungroup(h))
 

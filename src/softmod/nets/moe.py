@@ -17,6 +17,7 @@ from torch import nn
 from softmod.config import MixExpertNetConfig
 from softmod.nets.mlp import TaskConditionedMLP
 from softmod.nets.single_task import GroupedLinear
+from softmod.precision import fp32_einsum, lowp
 
 
 class MixExpertNet(nn.Module):
@@ -60,7 +61,8 @@ class MixExpertNet(nn.Module):
     def experts(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """Every expert's output for every row: ``(E, K, B, out)``."""
         xe = x.unsqueeze(-3) if x.dim() == 3 else x  # (E, 1, B, in) or (B, in): all experts read it
-        h = torch.matmul(xe, self.first.weight) + self.first.bias + self.task_rows[:, :, task]
+        h = torch.matmul(xe, lowp(self.first.weight)) + lowp(self.first.bias)
+        h = h + lowp(self.task_rows)[:, :, task]
         h = torch.relu(h)
         for layer in self.hidden:
             h = torch.relu(layer(h))
@@ -72,5 +74,6 @@ class MixExpertNet(nn.Module):
         """``x: (B, in)`` or ``(E, B, in)``, ``task: (B,)`` -> ``(E, B, out)``; with
         ``return_gates`` also the gate weights ``(E, B, K)``."""
         gates = self.gates(x, task)  # (E, B, K)
-        y = torch.einsum("ebk,ekbo->ebo", gates, self.experts(x, task))
+        # bf16 runs: the experts' outputs are fp32 (output layers) and so is their mix (mix())
+        y = fp32_einsum("ebk,ekbo->ebo", gates, self.experts(x, task))
         return (y, gates) if return_gates else y

@@ -19,6 +19,7 @@ from torch import nn
 
 from softmod.config import SingleTaskNetConfig
 from softmod.nets.base import authors_init_
+from softmod.precision import fp32_output, lowp
 
 
 class TaskGroups:
@@ -101,8 +102,11 @@ class GroupedLinear(nn.Module):
         authors_init_(self.weight, self.bias, self.output)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Group g of every member on rows of group g: ``(E|·, G, m, in) -> (E, G, m, out)``."""
-        return grouped_linear(x, self.weight, self.bias)
+        """Group g of every member on rows of group g: ``(E|·, G, m, in) -> (E, G, m, out)``
+        (an output layer in fp32 under ``--precision bf16``, see :mod:`softmod.precision`)."""
+        if self.output:
+            return fp32_output(grouped_linear, x, self.weight, self.bias)
+        return grouped_linear(x, lowp(self.weight), lowp(self.bias))
 
     def extra_repr(self) -> str:
         """Shape summary for ``print(module)``."""

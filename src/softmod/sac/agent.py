@@ -2,6 +2,10 @@
 
 The algorithm does not know which network it trains: the policy and the Q-function are built from
 their network configs by :func:`softmod.nets.build_network`.
+
+``cfg.precision`` (issue 17): ``fp32`` as the paper; ``bf16`` runs the forward passes of the update
+in bf16 mixed precision, a departure from the paper, with Q-values, TD target and losses in fp32
+(``softmod/precision.py`` lists what runs in which precision).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from torch import nn
 from softmod.buffer import Batch
 from softmod.config import RunConfig
 from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_parameters
+from softmod.precision import autocast
 from softmod.sac import losses
 
 
@@ -56,8 +61,11 @@ class MultiTaskSAC(nn.Module):
         self.target_entropy = (
             float(-act_dim) if cfg.sac.target_entropy is None else cfg.sac.target_entropy
         )
+        self.precision = cfg.precision  # fp32 | bf16 (softmod/precision.py)
         self.policy = TanhGaussianPolicy(
-            build_network(cfg.policy_net, obs_dim, 2 * act_dim, num_tasks, members=1), act_dim
+            build_network(cfg.policy_net, obs_dim, 2 * act_dim, num_tasks, members=1),
+            act_dim,
+            cfg.precision,
         )
         self.q = TwinQ(build_network(cfg.q_net, obs_dim + act_dim, 1, num_tasks, members=2))
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
@@ -87,6 +95,37 @@ class MultiTaskSAC(nn.Module):
         s, task = self.cfg, batch.task
         for net in self._routed:
             net.resample()
+        # forward passes in the run's precision: bf16 products inside, the Q-values, log-probs,
+        # TD target and losses in fp32 (softmod/precision.py); nothing changes for fp32
+        with autocast(self.precision, self.log_alpha.device):
+            out = self._losses(batch, task)
+        total, loss_q, loss_pi, loss_alpha, q_pred, log_prob = out
+
+        self.policy_opt.zero_grad(set_to_none=True)
+        self.q_opt.zero_grad(set_to_none=True)
+        total.backward()
+        pi_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), s.grad_clip)
+        q_norms = clip_grad_norm_members(self._q_params, s.grad_clip, members=2)
+        self.policy_opt.step()
+        self.q_opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(self._q_target_params, self._q_params, s.tau)
+
+        return {
+            "loss/q": loss_q.detach(),
+            "loss/policy": loss_pi.detach(),
+            "loss/alpha": loss_alpha.detach(),
+            "q/mean": q_pred.detach().mean(),
+            "policy/entropy": -log_prob.detach().mean(),
+            "grad_norm/policy": pi_norm.detach(),
+            "grad_norm/q": q_norms.detach().max(),
+        }
+
+    def _losses(
+        self, batch: Batch, task: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The α step, then the critic and policy losses (``update``'s forward part)."""
+        s = self.cfg
         new_action, log_prob = self.policy.sample(batch.obs, task)
 
         # temperatures
@@ -125,22 +164,4 @@ class MultiTaskSAC(nn.Module):
             for net in self._routed:
                 total = total + net.extra_loss(rows[id(net)], task)
 
-        self.policy_opt.zero_grad(set_to_none=True)
-        self.q_opt.zero_grad(set_to_none=True)
-        total.backward()
-        pi_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), s.grad_clip)
-        q_norms = clip_grad_norm_members(self._q_params, s.grad_clip, members=2)
-        self.policy_opt.step()
-        self.q_opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(self._q_target_params, self._q_params, s.tau)
-
-        return {
-            "loss/q": loss_q.detach(),
-            "loss/policy": loss_pi.detach(),
-            "loss/alpha": loss_alpha.detach(),
-            "q/mean": q_pred.detach().mean(),
-            "policy/entropy": -log_prob.detach().mean(),
-            "grad_norm/policy": pi_norm.detach(),
-            "grad_norm/q": q_norms.detach().max(),
-        }
+        return total, loss_q, loss_pi, loss_alpha, q_pred, log_prob
