@@ -166,7 +166,7 @@ def test_q_parity_script_measures_a_toy_run(tmp_path: Path) -> None:
     train(cfg, tmp_path / "run", progress=False, console=Console(file=io.StringIO()))
     path = mod.main(["toy-q", str(tmp_path / "run"), "--out", str(tmp_path / "out")])
     rows = json.loads(path.read_text())["run"]["rows"]
-    assert [r["step"] for r in rows] == [0, 800, 1600, 2400]
+    assert [r["step"] for r in rows] == [0, 400, 800, 1600, 2400]  # 400: the warm-up's end
     for r in rows:
         assert 0 < r["q_abs_diff_mean"] <= r["q_abs_diff_max"]
         assert r["q_rel_diff_mean"] < 0.05
