@@ -172,10 +172,13 @@ CLI_ARGS = [
 ]  # fmt: skip
 
 
-def _start(*args: str) -> subprocess.Popen:
+def _start(*args: str, code: str | None = None) -> subprocess.Popen:
+    """``softmod train ARGS`` as a process (``code``: Python run before the CLI, e.g. a patch)."""
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "COLUMNS": "500"}
+    main = "import sys; from softmod.cli import main; main(sys.argv[1:])"
+    cmd = [sys.executable, "-c", f"{code}\n{main}"] if code else [sys.executable, "-m", "softmod"]
     return subprocess.Popen(
-        [sys.executable, "-m", "softmod", "train", *args],
+        [*cmd, "train", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -5,11 +5,9 @@ storm of SIGKILLs, each ending bit-identical to an uninterrupted run."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from softmod.checkpoint import load_file, step_checkpoints
 from softmod.cli import TrainArgs
 from softmod.train import train
 
-from .test_resume import SRC, _steps, _wait_for, assert_same_run
+from .test_resume import _start, _steps, _wait_for, assert_same_run
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +31,6 @@ MT10 = [
     "--device", "cpu", "--no-progress",
 ]  # fmt: skip
 WARMUP_END = 200
-
-
-def _start(*args: str, code: str | None = None) -> subprocess.Popen:
-    """``softmod train ARGS`` as a process (``code``: Python run before the CLI, e.g. a patch)."""
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "COLUMNS": "500"}
-    main = "import sys; from softmod.cli import main; main(sys.argv[1:])"
-    cmd = [sys.executable, "-c", f"{code}\n{main}"] if code else [sys.executable, "-m", "softmod"]
-    return subprocess.Popen(
-        [*cmd, "train", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
