@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=0, help="env worker processes (0: in-process)")
     p.add_argument("--async-step", action="store_true", help="overlap env steps and the update")
+    p.add_argument("--horizon", type=int, default=150,
+                   help="episode length (150: the paper; 500: Meta-World+)")  # fmt: skip
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="fp32 (default) or bf16 mixed precision")  # fmt: skip
     p.add_argument("--name", default=None)
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
             if a.budget is None:
                 fail("--budget is required (or --resume RUN_DIR)")
             bf16 = "bf16" if a.precision == "bf16" else None  # fp32 names stay as before
-            parts = (a.benchmark, a.task, a.goals, a.method, bf16, f"{a.budget // 1000}k",
+            h = f"h{a.horizon}" if a.horizon != 150 else None  # the paper's horizon unnamed
+            parts = (a.benchmark, a.task, a.goals, a.method, h, bf16, f"{a.budget // 1000}k",
                      f"s{a.seed}")  # fmt: skip
             name = a.name or "-".join(x for x in parts if x)
             args = TrainArgs(
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
                 checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
                 keep_checkpoints=a.keep_checkpoints,
                 batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
-                precision=a.precision,
+                precision=a.precision, horizon=a.horizon,
             )  # fmt: skip
             try:  # bad options end here, before a run directory exists
                 cfg = args.to_config()
