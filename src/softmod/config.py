@@ -118,6 +118,56 @@ NETWORK_TYPES: dict[str, type] = {
 }
 
 
+# ----------------------------------------------------------------- gradient methods (issue 21)
+# How the per-task gradients of the critic and policy losses are combined (softmod/grad/).
+
+
+@dataclass(frozen=True)
+class PlainGradConfig:
+    """The paper: the losses summed, one backward (no per-task gradients)."""
+
+
+@dataclass(frozen=True)
+class PCGradConfig:
+    """PCGrad (Yu et al., 2020): each task gradient projected off the ones it conflicts with."""
+
+
+@dataclass(frozen=True)
+class CAGradConfig:
+    """CAGrad (Liu et al., 2021): the update that maximises the worst task's improvement within a
+    ball of radius ``c * ||g0||`` around the mean gradient ``g0``."""
+
+    c: float = 0.9  # CAGrad's mtrl run.sh: 0.9 for MT10 (0.5 for MT50)
+
+
+@dataclass(frozen=True)
+class GradNormConfig:
+    """GradNorm (Chen et al., 2018): task loss weights trained to balance the task gradient
+    norms by their relative training rates."""
+
+    alpha: float = 1.0  # asymmetry; mtrl's Meta-World config (metaworld_gradnorm.yaml): 1.0
+    lr: float = 0.025  # Adam learning rate of the task weights (ours; see softmod/grad/gradnorm.py)
+
+
+@dataclass(frozen=True)
+class FAMOConfig:
+    """FAMO (Liu et al., 2023): task weights softmax(xi) that balance the tasks' log-loss
+    decrease, from the losses alone (no per-task gradients)."""
+
+    gamma: float = 0.01  # weight decay of the logits; FAMO's mtrl run.sh for MT10: 0.01
+    lr: float = 0.025  # Adam learning rate of the logits; FAMO's mtrl run.sh for MT10: 0.025
+
+
+# `grad.build_grad_method` dispatches on the type with `match`.
+GradConfig = PlainGradConfig | PCGradConfig | CAGradConfig | GradNormConfig | FAMOConfig
+
+GRAD_TYPES: dict[str, type] = {
+    c.__name__: c
+    for c in (PlainGradConfig, PCGradConfig, CAGradConfig, GradNormConfig, FAMOConfig)
+}
+_TAGGED_TYPES = {**NETWORK_TYPES, **GRAD_TYPES}  # union members written with their "type"
+
+
 @dataclass(frozen=True)
 class SACConfig:
     """Multi-task SAC hyperparameters (DESIGN §4, authors' code)."""
@@ -159,6 +209,8 @@ class RunConfig:
     # issue 17: fp32 (faithful, default) or bf16 mixed precision (softmod/precision.py says what
     # runs in which precision); fixed for the run's lifetime (not a resumable change)
     precision: PrecisionName = "fp32"
+    # issue 21: how task gradients are combined (softmod/grad/); plain = the paper
+    grad: GradConfig = field(default_factory=PlainGradConfig)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -168,7 +220,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             sub = to_dict(value)
-            if type(value).__name__ in NETWORK_TYPES:
+            if type(value).__name__ in _TAGGED_TYPES:
                 sub = {"type": type(value).__name__, **sub}
             out[f.name] = sub
         elif isinstance(value, tuple):
@@ -186,7 +238,7 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             continue
         default = getattr(cls(), key) if key in names else None
         if isinstance(value, dict):
-            sub_cls = NETWORK_TYPES[value["type"]] if "type" in value else type(default)
+            sub_cls = _TAGGED_TYPES[value["type"]] if "type" in value else type(default)
             kwargs[key] = _build(sub_cls, value)
         elif isinstance(value, list):
             kwargs[key] = tuple(value)

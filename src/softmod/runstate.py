@@ -60,7 +60,8 @@ def _routed(agent: MultiTaskSAC) -> dict[str, nn.Module]:
 
 
 def learner_state(agent: MultiTaskSAC) -> dict[str, Any]:
-    """Networks, target networks, temperatures, router buffers, optimisers, sampled routes."""
+    """Networks, target networks, temperatures, router buffers, optimisers, sampled routes, and
+    what the gradient method learns (GradNorm's weights, FAMO's logits and their optimisers)."""
     return {
         "agent": agent.state_dict(),
         "dims": torch.tensor([agent.obs_dim, agent.act_dim, agent.num_tasks]),
@@ -70,6 +71,7 @@ def learner_state(agent: MultiTaskSAC) -> dict[str, Any]:
             "alpha": agent.alpha_opt.state_dict(),
         },
         "routes": {name: m._routes.value.cpu() for name, m in _routed(agent).items()},
+        "grad": agent.grad.state_dict(),
     }
 
 
@@ -81,6 +83,7 @@ def load_learner_state(agent: MultiTaskSAC, state: dict[str, Any]) -> None:
     agent.alpha_opt.load_state_dict(state["optim"]["alpha"])
     for name, m in _routed(agent).items():
         m._routes.value = state["routes"][name].to(m.router_logits.device)
+    agent.grad.load_state_dict(state.get("grad", {}))  # checkpoints before issue 21: plain
 
 
 def first_nonfinite_parameter(agent: MultiTaskSAC) -> str | None:

@@ -17,7 +17,8 @@ Reproducibility: a graphed run is deterministic for a seed, but not bit-identica
 
 Only networks without host synchronisation in their forward can be captured: MT-SAC, Mix-Expert
 and soft modularization. The networks that group rows by task (multi-head, single-task, Hard
-Routing) read group sizes on the host and stay eager; :func:`graph_safe` tells which.
+Routing) read group sizes on the host and stay eager, as do the gradient methods other than
+``plain`` (issue 21); :func:`graph_safe` tells which.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ GRAPH_SAFE = ("TaskConditionedMLP", "MixExpertNet", "SoftModularNet")
 
 
 def graph_safe(agent: MultiTaskSAC) -> bool:
-    """Whether the agent's networks can be captured (no host sync in their forward)."""
+    """Whether the agent's networks can be captured (no host sync in their forward) and its
+    gradient method is ``plain`` (the others are not captured: softmod/grad/)."""
     nets = (type(agent.policy.net).__name__, type(agent.q.net).__name__)
-    return all(n in GRAPH_SAFE for n in nets)
+    return all(n in GRAPH_SAFE for n in nets) and agent.grad.graph_safe
 
 
 class GraphCheckError(RuntimeError):
