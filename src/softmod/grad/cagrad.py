@@ -24,8 +24,11 @@ Departures:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from softmod.config import CAGradConfig
 from softmod.grad.base import PerTaskGradMethod
 
 INNER_STEPS = 20  # the patch's SGD steps on the dual (21 objectives evaluated)
@@ -73,7 +76,7 @@ class CAGrad(PerTaskGradMethod):
 
     name = "cagrad"
 
-    def __init__(self, cfg, *args, **kwargs) -> None:  # noqa: ANN001
+    def __init__(self, cfg: CAGradConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.c = cfg.c
 

@@ -24,14 +24,19 @@ Departures:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from softmod.config import FAMOConfig
 from softmod.grad.base import GradMethod, UpdateTerms
 
 EPS = 1e-8
 
 
-def famo_logit_grad(logits: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+def famo_logit_grad(
+    logits: torch.Tensor, before: torch.Tensor, after: torch.Tensor
+) -> torch.Tensor:
     """``J_softmax(ξ)^T δ`` with ``δ = log(before + ε) - log(after + ε)``."""
     delta = (before + EPS).log() - (after + EPS).log()
     with torch.enable_grad():
@@ -45,7 +50,7 @@ class FAMO(GradMethod):
 
     name = "famo"
 
-    def __init__(self, cfg, *args, **kwargs) -> None:  # noqa: ANN001
+    def __init__(self, cfg: FAMOConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.logits = torch.zeros(self.num_tasks, device=self.device, requires_grad=True)
         self.opt = torch.optim.Adam([self.logits], lr=cfg.lr, weight_decay=cfg.gamma)

@@ -31,8 +31,11 @@ Departures:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from softmod.config import GradNormConfig
 from softmod.grad.base import PerTaskGradMethod, UpdateTerms
 
 
@@ -60,7 +63,7 @@ class GradNorm(PerTaskGradMethod):
     name = "gradnorm"
     LOSSES = ("q", "policy")
 
-    def __init__(self, cfg, *args, **kwargs) -> None:  # noqa: ANN001
+    def __init__(self, cfg: GradNormConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.alpha = cfg.alpha
         t, dev = self.num_tasks, self.device
