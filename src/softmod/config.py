@@ -162,8 +162,7 @@ class FAMOConfig:
 GradConfig = PlainGradConfig | PCGradConfig | CAGradConfig | GradNormConfig | FAMOConfig
 
 GRAD_TYPES: dict[str, type] = {
-    c.__name__: c
-    for c in (PlainGradConfig, PCGradConfig, CAGradConfig, GradNormConfig, FAMOConfig)
+    c.__name__: c for c in (PlainGradConfig, PCGradConfig, CAGradConfig, GradNormConfig, FAMOConfig)
 }
 _TAGGED_TYPES = {**NETWORK_TYPES, **GRAD_TYPES}  # union members written with their "type"
 

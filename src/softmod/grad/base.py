@@ -68,14 +68,15 @@ def per_task_grads(task_losses: torch.Tensor, params: list[nn.Parameter]) -> tor
     t = task_losses.shape[0]
     eye = torch.eye(t, device=task_losses.device, dtype=task_losses.dtype)
     grads = torch.autograd.grad(
-        task_losses,
-        params,
-        grad_outputs=eye,
-        is_grads_batched=True,
-        allow_unused=True,
-        materialize_grads=True,
+        task_losses, params, grad_outputs=eye, is_grads_batched=True, allow_unused=True
     )
-    return torch.cat([g.reshape(t, -1) for g in grads], dim=1)
+    return torch.cat(
+        [
+            task_losses.new_zeros(t, p.numel()) if g is None else g.reshape(t, -1)
+            for g, p in zip(grads, params, strict=True)
+        ],
+        dim=1,
+    )
 
 
 def set_grads(params: list[nn.Parameter], flat: torch.Tensor) -> None:
