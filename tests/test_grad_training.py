@@ -1,0 +1,67 @@
+"""Gradient methods (issue 21) in training: exact resume, learning on the toy tasks, logging."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from softmod.checkpoint import load_file, step_checkpoints
+from softmod.config import CAGradConfig, FAMOConfig, GradNormConfig, PCGradConfig
+from softmod.resume import resume
+from softmod.train import RunInterrupted, train
+
+from .test_resume import assert_same_run, small_config
+
+GRADS = {
+    "pcgrad": PCGradConfig(),
+    "cagrad": CAGradConfig(),
+    "gradnorm": GradNormConfig(),
+    "famo": FAMOConfig(),
+}
+
+
+def _grad_state(run_dir: Path) -> dict[str, torch.Tensor]:
+    """The gradient method's tensors in the newest full checkpoint, flattened."""
+    _, path = step_checkpoints(run_dir / "checkpoints")[-1]
+    out: dict[str, torch.Tensor] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        elif isinstance(value, torch.Tensor):
+            out[prefix] = value
+
+    walk("grad", load_file(path)["grad"])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(GRADS))
+def test_stop_and_resume_with_each_method_is_bit_identical(name: str, tmp_path: Path) -> None:
+    cfg = small_config(grad=GRADS[name], total_steps=400)
+    train(cfg, tmp_path / "a", progress=False)
+    with pytest.raises(RunInterrupted):  # mid log interval and mid checkpoint interval
+        train(cfg, tmp_path / "b", progress=False, stop_at=150)
+    resume(tmp_path / "b", progress=False)
+    assert_same_run(tmp_path / "a", tmp_path / "b")
+    sa, sb = _grad_state(tmp_path / "a"), _grad_state(tmp_path / "b")
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa), sa
+    if name in ("gradnorm", "famo"):  # the methods that learn: their state is saved and moved
+        assert any("weights" in k or "logits" in k for k in sa)
+        assert not torch.equal(next(v for k, v in sa.items() if "weights" in k or "logits" in k),
+                               torch.ones(4) if name == "gradnorm" else torch.zeros(4))  # fmt: skip
+    rows = list(csv.DictReader((tmp_path / "b" / "train.csv").open()))
+    header = rows[0].keys()
+    if name != "famo":  # per-task gradients exist: their mean pairwise cosine is logged
+        assert -1.0 <= float(rows[-1]["grad/q_cosine"]) <= 1.0
+        assert -1.0 <= float(rows[-1]["grad/policy_cosine"]) <= 1.0
+    if name != "pcgrad":  # the weights each method assigns, per task by name
+        assert [h for h in header if h.startswith("grad/q_weight/")] == [
+            f"grad/q_weight/toy-{i}" for i in range(4)
+        ]
+        assert float(rows[-1]["grad/q_weight/toy-0"]) > 0
