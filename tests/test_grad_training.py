@@ -65,3 +65,17 @@ def test_stop_and_resume_with_each_method_is_bit_identical(name: str, tmp_path: 
             f"grad/q_weight/toy-{i}" for i in range(4)
         ]
         assert float(rows[-1]["grad/q_weight/toy-0"]) > 0
+
+
+@pytest.mark.slow
+def test_bench_grad_prints_each_methods_update_time_relative_to_plain(tmp_path: Path, capsys):
+    from softmod.bench import BenchArgs, run_bench
+
+    args = BenchArgs(quick=True, sections=("grad",), mt50=False, methods=("mt-sac",),
+                     out=tmp_path, device="cpu")  # fmt: skip
+    res = run_bench(args)
+    grad = res["grad"]
+    assert list(grad) == [f"mt10 mt-sac {g}" for g in ("plain", *GRADS)]
+    assert all(grad[f"mt10 mt-sac {g}"]["vs_plain"] > 0 for g in GRADS)
+    out = capsys.readouterr().out
+    assert "gradient method" in out and "pcgrad" in out and "x)" in out
