@@ -79,3 +79,23 @@ def test_bench_grad_prints_each_methods_update_time_relative_to_plain(tmp_path: 
     assert all(grad[f"mt10 mt-sac {g}"]["vs_plain"] > 0 for g in GRADS)
     out = capsys.readouterr().out
     assert "gradient method" in out and "pcgrad" in out and "x)" in out
+
+
+@pytest.mark.parametrize("goals", ["fixed", "conditioned"])
+@pytest.mark.parametrize("method", ["mt-sac", "soft-shallow"])
+def test_mt10_presets_with_each_gradient_method(method: str, goals: str) -> None:
+    from softmod.cli import parse_train_preset
+    from softmod.methods import METHODS, default_total_steps
+
+    for name, cfg_type in GRADS.items():
+        args = parse_train_preset(["train", "--preset", f"{method}-{name}-mt10-{goals}"])
+        assert args is not None
+        cfg = args.to_config()
+        assert type(cfg.grad) is type(cfg_type)
+        assert (cfg.method, cfg.env.benchmark, cfg.env.goals) == (method, "mt10", goals)
+        assert cfg.sac.balance == METHODS[method].balance
+        assert cfg.total_steps == default_total_steps(method, "mt10")
+    # an explicit option of the preset's method is taken, another method's is refused
+    args = parse_train_preset(["train", "--preset", f"{method}-cagrad-mt10-{goals}",
+                               "--cagrad-c", "0.5"])  # fmt: skip
+    assert args is not None and args.to_config().grad == CAGradConfig(c=0.5)

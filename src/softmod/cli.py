@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import tyro
 
 from softmod.config import EnvConfig, RunConfig, SACConfig
+from softmod.grad import GRAD_OPTIONS, grad_config
 from softmod.methods import METHODS, default_total_steps, get_method
 
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
@@ -102,6 +103,20 @@ class TrainArgs:
     """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
     products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
     AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
+    grad: Literal["plain", "pcgrad", "cagrad", "gradnorm", "famo"] = "plain"
+    """How the task gradients of the critic and policy losses are combined (any --method):
+    plain (the paper: summed losses), pcgrad, cagrad, gradnorm or famo (README: gradient
+    methods). Not with --benchmark mt1."""
+    cagrad_c: float | None = None
+    """--grad cagrad: radius c of the ball around the mean gradient (default 0.9, CAGrad's MT10)."""
+    gradnorm_alpha: float | None = None
+    """--grad gradnorm: asymmetry alpha (default 1.0, mtrl's Meta-World GradNorm)."""
+    gradnorm_lr: float | None = None
+    """--grad gradnorm: Adam learning rate of the task weights (default 0.025)."""
+    famo_gamma: float | None = None
+    """--grad famo: weight decay of the task logits (default 0.01, FAMO's MT10)."""
+    famo_lr: float | None = None
+    """--grad famo: Adam learning rate of the task logits (default 0.025, FAMO's MT10)."""
 
     def to_config(self) -> RunConfig:
         """The resolved run config these options describe."""
@@ -155,6 +170,7 @@ class TrainArgs:
             on_nonfinite=self.on_nonfinite,
             cuda_graph=self.cuda_graph,
             precision=self.precision,
+            grad=grad_config(self.grad, {k: getattr(self, k) for k in GRAD_OPTIONS}),
         )
 
     def resolved_run_dir(self) -> Path:
@@ -347,7 +363,9 @@ def run_presets(args: PresetsArgs) -> None:
         steps = f"{p.total_steps / 1e6:g}M"
         paper = p.source.replace("Table ", "T").replace("Figure ", "F").replace("Section ", "§")
         paper = paper.replace("ablation: w/o obs, with balance", "w/o obs")
-        table.add_row(p.name, p.method, "on" if p.balance else "off", steps, paper)
+        paper = paper.replace("not in the paper (issue 21)", "-")
+        method = p.method if p.grad == "plain" else f"{p.method} --grad {p.grad}"
+        table.add_row(p.name, method, "on" if p.balance else "off", steps, paper)
     Console().print(table)
 
 

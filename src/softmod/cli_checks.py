@@ -84,6 +84,8 @@ def precheck_argv(args_cls: type, argv: list[str]) -> None:
 
 def args_from_config(args_cls: type, cfg: RunConfig) -> Any:
     """The ``softmod train`` options that reproduce a saved config (for ``--resume``)."""
+    from softmod.grad import grad_options
+
     e, s = cfg.env, cfg.sac
     return args_cls(
         benchmark=e.benchmark,
@@ -111,6 +113,7 @@ def args_from_config(args_cls: type, cfg: RunConfig) -> Any:
         on_nonfinite=cfg.on_nonfinite,
         cuda_graph=cfg.cuda_graph,
         precision=cfg.precision,
+        **grad_options(cfg.grad),
     )
 
 

@@ -4,7 +4,7 @@ The algorithm does not know which network it trains: the policy and the Q-functi
 their network configs by :func:`softmod.nets.build_network`.
 
 The gradient seam (issues 19.5, 21): the update builds its losses as an
-:class:`~softmod.grad.UpdateTerms` and the run's gradient method (``cfg.grad``,
+:class:`~softmod.grad.base.UpdateTerms` and the run's gradient method (``cfg.grad``,
 ``softmod/grad/``) fills the gradients; ``plain`` is one backward of the summed losses, as the
 paper.
 
@@ -22,8 +22,8 @@ from torch import nn
 
 from softmod.buffer import Batch
 from softmod.config import RunConfig
-from softmod.grad import UpdateTerms, build_grad_method
-from softmod.grad.base import task_losses_of_rows
+from softmod.grad import build_grad_method
+from softmod.grad.base import UpdateTerms, task_losses_of_rows
 from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_parameters
 from softmod.precision import autocast
 from softmod.sac import losses
