@@ -99,3 +99,35 @@ def test_mt10_presets_with_each_gradient_method(method: str, goals: str) -> None
     args = parse_train_preset(["train", "--preset", f"{method}-cagrad-mt10-{goals}",
                                "--cagrad-c", "0.5"])  # fmt: skip
     assert args is not None and args.to_config().grad == CAGradConfig(c=0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(GRADS))
+def test_each_method_trains_on_mt10_through_the_cli_with_soft_shallow(name: str, tmp_path: Path):
+    """A few hundred MT10 steps (20 updates) of soft-shallow with ``--grad NAME``: the run
+    finishes and train.csv holds the method's finite per-task metrics under the task names."""
+    import math
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run(
+        [sys.executable, "-m", "softmod", "train", "--benchmark", "mt10", "--method",
+         "soft-shallow", "--grad", name, "--total-steps", "300", "--warmup-per-task", "10",
+         "--batch-per-task", "8", "--eval-interval", "300", "--eval-episodes", "1",
+         "--log-interval", "100", "--horizon", "50", "--device", "cpu", "--threads", "1",
+         "--run-dir", str(run), "--no-progress"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = list(csv.DictReader((run / "train.csv").open()))
+    last = rows[-1]
+    assert int(last["train/updates"]) == 20
+    cols = ["grad/q_cosine", "grad/policy_cosine"] if name != "famo" else []
+    if name != "pcgrad":
+        cols += ["grad/q_weight/reach-v3", "grad/q_weight/window-close-v3"]
+    for col in cols:
+        assert math.isfinite(float(last[col])), (col, last[col])
+    assert (run / "checkpoints" / "final.pt").exists()
