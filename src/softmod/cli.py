@@ -16,10 +16,11 @@ from typing import Annotated, Literal
 import tyro
 
 from softmod.config import EnvConfig, RunConfig, SACConfig
-from softmod.grad import GRAD_OPTIONS, grad_config
+from softmod.grad import GRAD_METHODS, GRAD_OPTIONS, grad_config
 from softmod.methods import METHODS, default_total_steps, get_method
 
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+GradName = Literal[tuple(GRAD_METHODS)]  # type: ignore[valid-type]
 
 
 @dataclass
@@ -103,7 +104,7 @@ class TrainArgs:
     """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
     products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
     AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
-    grad: Literal["plain", "pcgrad", "cagrad", "gradnorm", "famo"] = "plain"
+    grad: GradName = "plain"
     """How the task gradients of the critic and policy losses are combined (any --method):
     plain (the paper: summed losses), pcgrad, cagrad, gradnorm or famo (README: gradient
     methods). Not with --benchmark mt1."""
