@@ -172,3 +172,30 @@ def test_per_task_grads_equal_one_backward_per_task_and_the_cosine() -> None:
     cos = float(batched[0] @ batched[1] / (batched[0].norm() * batched[1].norm()))
     assert mean_pairwise_cosine(batched).item() == pytest.approx(cos, abs=1e-6)
     assert mean_pairwise_cosine(GRADS).item() < 0  # the conflicting pair
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--grad", "nope"], "unknown --grad 'nope'; allowed: plain, pcgrad, cagrad, gradnorm,"),
+        (["--grad", "pcgrad", "--cagrad-c", "0.5"],
+         "--cagrad-c is an option of --grad cagrad, not of --grad pcgrad"),
+        (["--famo-lr", "0.1"], "--famo-lr is an option of --grad famo, not of --grad plain"),
+        (["--grad", "gradnorm", "--gradnorm-lr", "0"], "--gradnorm-lr must be positive, got 0.0"),
+        (["--grad", "cagrad", "--cagrad-c", "-1"], "--cagrad-c must be >= 0, got -1.0"),
+        (["--grad", "famo", "--benchmark", "mt1", "--task", "reach-v3"],
+         "--grad famo combines the gradients of several tasks, this benchmark has 1"),
+    ],
+)  # fmt: skip
+def test_bad_grad_options_are_one_line_errors_before_any_work(
+    argv: list[str], message: str, tmp_path, capsys
+) -> None:
+    from softmod.cli import main
+
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--benchmark", "toy", *argv, "--run-dir", str(run), "--no-progress"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not run.exists()
