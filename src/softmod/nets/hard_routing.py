@@ -49,8 +49,8 @@ import torch
 from torch import nn
 
 from softmod.config import HardRoutingNetConfig
-from softmod.nets.base import StackedLinear
-from softmod.nets.single_task import GroupedLinear, TaskGroups, grouped_linear
+from softmod.nets.layers import GroupedLinear, StackedLinear, TaskGroups, grouped_linear
+from softmod.nets.protocol import TaskNetwork
 from softmod.precision import lowp
 
 
@@ -64,9 +64,17 @@ class _SharedRoutes:
         return self
 
 
-class HardRoutingNet(nn.Module):
+class HardRoutingNet(TaskNetwork):
     """``layers x modules`` module layers, exactly one module per layer per task; ``members``
-    stacked copies, each with its own router (see the module docstring for every choice)."""
+    stacked copies, each with its own router (see the module docstring for every choice).
+
+    Protocol (:mod:`softmod.nets.protocol`): routes are resampled in :meth:`before_update`, the
+    REINFORCE loss is :meth:`extra_loss`, the sampled routes are the checkpoint's
+    :meth:`extra_state`; the router logits ``(E, T, L, n)`` are task-specific. Not graph-safe
+    (grouping rows by task reads group sizes on the host)."""
+
+    task_specific = ("router_logits",)
+    has_extra_loss = True
 
     def __init__(
         self,
@@ -110,6 +118,18 @@ class HardRoutingNet(nn.Module):
     def resample(self) -> None:
         """Draw a new route per (member, task) and keep it until the next call (training mode)."""
         self._routes.value = self._sample()
+
+    def before_update(self) -> None:
+        """Protocol hook: a new route per (member, task) for this update (:meth:`resample`)."""
+        self.resample()
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """The sampled routes (held outside the ``state_dict``, shared with a deep copy)."""
+        return {"routes": self._routes.value.cpu()}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`extra_state`."""
+        self._routes.value = state["routes"].to(self.router_logits.device)
 
     def routes(self) -> torch.Tensor:
         """The route the forward pass uses now, ``(E, T, L)`` module indices: the sampled one in
