@@ -45,7 +45,7 @@ def small_config(**overrides):
 
 
 def full_state(run_dir: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of the newest full checkpoint: networks, targets, optimisers, net extra state."""
+    """Every tensor of the newest full checkpoint: networks, targets, optimisers, extra state."""
     _, path = step_checkpoints(run_dir / "checkpoints")[-1]
     state = load_file(path)
     out = {f"agent.{k}": v for k, v in state["agent"].items()}

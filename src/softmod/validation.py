@@ -18,6 +18,7 @@ from softmod.config import (
     NetworkConfig,
     RunConfig,
     SoftModularNetConfig,
+    network_types,
 )
 from softmod.envs import task_names
 
@@ -157,6 +158,11 @@ def validate_config(cfg: RunConfig) -> list[str]:
 def validate_network(net: NetworkConfig, which: str) -> None:
     """Layer and module counts and widths of a network config."""
     kind = type(net).__name__
+    if network_types().get(kind) is not type(net):  # a config left out of the union
+        allowed = ", ".join(network_types())
+        raise ConfigError(
+            f"{which} network config {kind} is not a NetworkConfig; allowed: {allowed}"
+        )
     if isinstance(net, SoftModularNetConfig) and net.layers < 2:
         raise ConfigError(f"soft modularization needs L >= 2 module layers, got L={net.layers}")
     if isinstance(net, SoftModularNetConfig | HardRoutingNetConfig) and net.modules < 1:
