@@ -32,6 +32,7 @@ from softmod.nets import TaskNetwork, build_actor_critic, build_network, count_p
 from softmod.nets.layers import StackedLinear
 from softmod.params import method_parameter_counts
 from softmod.resume import resume
+from softmod.runstate import learner_state, load_learner_state
 from softmod.sac.agent import MultiTaskSAC
 from softmod.sac.graphed import graph_safe
 from softmod.train import RunInterrupted, train
@@ -103,6 +104,24 @@ def test_extra_state_round_trips_hard_routing_routes() -> None:
     assert torch.equal(net.routes(), routes)
     with pytest.raises(ValueError, match="holds no extra state"):
         build_network(SMALL[0], 5, 3, 4).load_extra_state({"routes": routes})
+
+
+def test_checkpoints_hold_extra_state_and_old_route_checkpoints_still_load() -> None:
+    cfg = small_config(policy_net=SMALL[3], q_net=SMALL[3])
+    torch.manual_seed(0)
+    agent = MultiTaskSAC(cfg, 5, 2, 4, torch.device("cpu"))
+    agent.policy.net.before_update()
+    state = learner_state(agent)
+    assert set(state["net_state"]) == {"policy.net", "q.net", "q_target.net"}
+    old = {k: v for k, v in state.items() if k != "net_state"}  # the format before the protocol
+    old["routes"] = {name: d["routes"] for name, d in state["net_state"].items()}
+    for saved in (state, old):
+        torch.manual_seed(1)
+        fresh = MultiTaskSAC(cfg, 5, 2, 4, torch.device("cpu"))
+        assert not torch.equal(fresh.policy.net.routes(), agent.policy.net.routes())
+        load_learner_state(fresh, saved)
+        assert torch.equal(fresh.policy.net.routes(), agent.policy.net.routes())
+        assert torch.equal(fresh.q.net.routes(), agent.q.net.routes())
 
 
 # ----------------------------------------------------------------------------- a new network

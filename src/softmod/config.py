@@ -164,7 +164,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             sub = to_dict(value)
-            if type(value).__name__ in network_types():
+            if type(value) in network_types().values():
                 sub = {"type": type(value).__name__, **sub}
             out[f.name] = sub
         elif isinstance(value, tuple):
