@@ -24,10 +24,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_type_hints
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from softmod.config import RunConfig
 
 RAY_HINT = 'softmod sweep needs Ray: pip install -e ".[ray]"  (or: pip install "ray>=2.9")'
 
@@ -136,32 +138,22 @@ def _convert(key: str, value: str, hint: object) -> object:
     return Path(value) if "Path" in text else value
 
 
-def check_trial(options: dict[str, str]) -> None:
-    """Build the run config a trial's options describe and validate it (nothing is built)."""
-    from typing import get_type_hints
+def check_trial(options: dict[str, str]) -> RunConfig:
+    """The validated run config a trial's options describe (nothing is built)."""
+    from softmod.resolve import TrainOptions, option_names, resolve_config
+    from softmod.validation import ConfigError
 
-    from softmod.cli import TrainArgs
-    from softmod.validation import ConfigError, validate_config
-
-    hints = get_type_hints(TrainArgs)
+    hints = get_type_hints(TrainOptions)
     kwargs: dict[str, object] = {}
-    if "preset" in options:  # the preset's values first; the sweep's overrides win
-        from softmod.presets import get_preset
-
-        try:
-            kwargs.update(get_preset(options["preset"]).train_options())
-        except ValueError as err:
-            raise SweepError(str(err)) from None
     for key, value in options.items():
         name = key.replace("-", "_")
         if name not in hints:
-            allowed = ", ".join(sorted(k.replace("_", "-") for k in hints))
+            allowed = ", ".join(sorted(k.replace("_", "-") for k in option_names()))
             raise SweepError(f"--set {key}: not a softmod train option; allowed: {allowed}")
         kwargs[name] = _convert(key, value, hints[name])
-    try:
-        args = TrainArgs(**kwargs)  # type: ignore[arg-type]
-        validate_config(args.to_config())
-    except (ConfigError, ValueError) as err:
+    try:  # a preset's values first; the sweep's overrides win
+        return resolve_config(kwargs)
+    except ConfigError as err:
         raise SweepError(f"{' '.join(f'{k}={v}' for k, v in options.items())}: {err}") from None
 
 
