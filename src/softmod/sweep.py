@@ -48,6 +48,7 @@ class Trial:
 
     name: str
     args: tuple[str, ...]
+    config: RunConfig | None = field(default=None, compare=False)  # the resolved run config
 
 
 @dataclass
@@ -183,13 +184,36 @@ def build_trials(spec: SweepSpec) -> list[Trial]:
     for base, opts in grid:
         for seed in spec.seeds:
             options = {**opts, "seed": str(seed), **overrides}
-            check_trial(options)
+            cfg = check_trial(options)
             args = tuple(x for k, v in options.items() for x in (f"--{k}", v))
-            trials.append(Trial(f"{base}-s{seed}", args))
+            trials.append(Trial(f"{base}-s{seed}", args, cfg))
     names = [t.name for t in trials]
     if len(set(names)) != len(names):
         raise SweepError("the grid names the same trial twice (a method listed twice?)")
     return trials
+
+
+def check_existing_trials(sweep_dir: Path, trials: list[Trial]) -> None:
+    """A trial whose directory already holds a run (finished or resumable) must be that run: its
+    config.json may differ from the trial's config only where a resumed run may change
+    (:func:`softmod.runstate.incompatible_fields`); else a SweepError names the fields."""
+    from softmod.config import load_config
+    from softmod.runstate import incompatible_fields
+
+    for t in trials:
+        run_dir = Path(sweep_dir) / t.name
+        if t.config is None or trial_status(run_dir) not in ("done", "resumable"):
+            continue
+        try:
+            saved = load_config(run_dir / "config.json")
+        except Exception:  # unreadable: the trial's own --resume reports it
+            continue
+        diff = incompatible_fields(saved, t.config)
+        if diff:
+            raise SweepError(
+                f"trial {t.name}: {run_dir} holds a run with other options ({', '.join(diff)} "
+                f"differ); use another --sweep-dir or remove {run_dir}"
+            )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -282,6 +306,7 @@ def run_sweep(
     if max_retries < 0:
         raise SweepError(f"--max-retries must be >= 0, got {max_retries}")
     trials = build_trials(spec)  # every option checked before Ray starts
+    check_existing_trials(sweep_dir, trials)
     try:
         import ray
     except ImportError:
