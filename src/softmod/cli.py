@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as err:
             print(f"softmod: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
-    args = parse_train_preset(argv) or tyro.cli(Command, args=argv, prog="softmod")  # type: ignore[arg-type]
+    args = parse_train_preset(argv) or tyro.cli(Command, args=argv, prog="softmod")
     try:
         if isinstance(args, TrainArgs):
             run_train(args, given_options(argv[1:]))

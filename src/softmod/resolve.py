@@ -42,7 +42,10 @@ from softmod.config import (
 from softmod.methods import METHODS, default_total_steps, get_method
 from softmod.validation import ConfigError, batch_per_task_of, validate_config
 
-MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+if typing.TYPE_CHECKING:
+    MethodName = str
+else:  # the choices tyro shows and checks
+    MethodName = Literal[tuple(METHODS)]
 
 # Replay capacity per task when --buffer-per-task is not given (DESIGN §4: 1e5 on MT10, 2e5 on
 # MT50; MT1 keeps every transition of its 1M default budget)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
-from torch import nn
 
 from softmod.config import RunConfig
 from softmod.sac.agent import MultiTaskSAC
@@ -33,7 +32,7 @@ RESUMABLE_CHANGES = (
 
 def capture_rng() -> dict[str, Any]:
     """The global RNG states: Python, NumPy (legacy global), PyTorch CPU and CUDA."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple, np.random.get_state())  # the legacy tuple (the default)
     return {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
@@ -54,7 +53,7 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def _routed(agent: MultiTaskSAC) -> dict[str, nn.Module]:
+def _routed(agent: MultiTaskSAC) -> dict[str, Any]:
     """Modules holding sampled routes outside their state_dict (Hard Routing's ``_routes``)."""
     return {name: m for name, m in agent.named_modules() if hasattr(m, "_routes")}
 

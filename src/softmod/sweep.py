@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -245,7 +245,9 @@ def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
     root = Path(sweep_dir)
     run_dir = root / trial.name
     book = root / "trials" / f"{trial.name}.json"
-    record = json.loads(book.read_text()) if book.exists() else {"args": list(trial.args)}
+    record: dict[str, Any] = (
+        json.loads(book.read_text()) if book.exists() else {"args": list(trial.args)}
+    )
     attempts = record.setdefault("attempts", [])
     status = trial_status(run_dir)
     if status == "done":
@@ -259,7 +261,12 @@ def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
             shutil.move(run_dir, run_dir.with_name(f"{trial.name}.aborted-{int(time.time())}"))
         cmd = ["train", "--threads", str(threads), *trial.args, "--run-dir", str(run_dir)]
     cmd = [sys.executable, "-m", "softmod", *cmd, "--no-progress"]
-    attempt = {"start": time.time(), "resumed_from": resumed_from, "pid": None, "exit": None}
+    attempt: dict[str, Any] = {
+        "start": time.time(),
+        "resumed_from": resumed_from,
+        "pid": None,
+        "exit": None,
+    }
     attempts.append(attempt)
     book.parent.mkdir(parents=True, exist_ok=True)
     with (root / "trials" / f"{trial.name}.log").open("a") as log:
@@ -273,8 +280,8 @@ def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
     attempt["exit"] = code
     book.write_text(json.dumps(record, indent=2) + "\n")
     if code != 0:
-        log = f"trials/{trial.name}.log"
-        raise TrialFailed(f"trial {trial.name} exited with code {code} (see {log})")
+        log_name = f"trials/{trial.name}.log"
+        raise TrialFailed(f"trial {trial.name} exited with code {code} (see {log_name})")
     return {"trial": trial.name, "status": "done", "attempts": len(attempts)}
 
 

@@ -43,7 +43,9 @@ The paper leaves open most of the router's details; the choices made here:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import pairwise
+from typing import cast
 
 import torch
 from torch import nn
@@ -67,6 +69,10 @@ class _SharedRoutes:
 class HardRoutingNet(nn.Module):
     """``layers x modules`` module layers, exactly one module per layer per task; ``members``
     stacked copies, each with its own router (see the module docstring for every choice)."""
+
+    baseline: torch.Tensor  # buffers (registered in __init__)
+    adv_sq: torch.Tensor
+    updates: torch.Tensor
 
     def __init__(
         self,
@@ -135,7 +141,7 @@ class HardRoutingNet(nn.Module):
         # cheap index_add, so only the chosen modules receive gradient
         member = torch.arange(self.members, device=routes.device)[:, None, None]
         flat = (member * self.num_modules + routes).flatten(0, 1)  # (E*T, L)
-        for layer_idx, layer in enumerate(self.module_layers):
+        for layer_idx, layer in enumerate(cast("Iterable[GroupedLinear]", self.module_layers)):
             idx = flat[:, layer_idx]
             w = lowp(layer.weight).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])
             b = lowp(layer.bias).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])

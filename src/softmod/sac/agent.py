@@ -11,6 +11,7 @@ in bf16 mixed precision, a departure from the paper, with Q-values, TD target an
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ from softmod.sac import losses
 
 
 def clip_grad_norm_members(
-    params: list[nn.Parameter], max_norm: float, members: int
+    params: list[torch.Tensor], max_norm: float, members: int
 ) -> torch.Tensor:
     """Clip the gradient of each stacked member to global norm ``max_norm`` separately.
 
@@ -77,9 +78,11 @@ class MultiTaskSAC(nn.Module):
         self.alpha_opt = make_adam([self.log_alpha], s.lr_alpha)  # one for Q1+Q2 is exact
         # networks with a learning signal of their own (Hard Routing's REINFORCE router) expose
         # `resample()` (called at the start of each update) and `extra_loss(row_loss, task)`
-        self._routed = [n for n in (self.policy.net, self.q.net) if hasattr(n, "extra_loss")]
-        self._q_params = list(self.q.parameters())
-        self._q_target_params = list(self.q_target.parameters())
+        self._routed: list[Any] = [
+            n for n in (self.policy.net, self.q.net) if hasattr(n, "extra_loss")
+        ]
+        self._q_params: list[torch.Tensor] = list(self.q.parameters())
+        self._q_target_params: list[torch.Tensor] = list(self.q_target.parameters())
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the policy and of ONE Q-function (the twin holds two)."""
