@@ -14,13 +14,14 @@ import tyro
 
 import softmod
 from softmod.cli import Command, TrainArgs, main
-from softmod.config import save_config
+from softmod.config import EnvConfig, RunConfig, SACConfig, save_config
 from softmod.methods import METHODS
 from softmod.resolve import (
     TrainOptions,
     options_from_config,
     resolve_config,
 )
+from softmod.runstate import resumed_config
 from softmod.sweep import SweepError, SweepSpec, build_trials, check_existing_trials
 from softmod.validation import ConfigError
 
@@ -209,3 +210,22 @@ def test_a_sweep_refuses_a_trial_directory_holding_another_run(tmp_path: Path) -
     save_config(dataclasses.replace(trial.config, env=other), run / "config.json")
     with pytest.raises(SweepError, match=r"env\.horizon differ"):
         check_existing_trials(tmp_path, [trial])
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"seed": 3},
+        {"torch_threads": 2, "method": "soft-deep"},
+        {"env": EnvConfig(horizon=30)},
+        {"sac": SACConfig(lr_q=1e-3)},
+    ],
+)
+def test_resume_rule_messages_name_real_flags(changes: dict) -> None:
+    """The resume rule's messages compute flag names from config fields (``torch_threads`` is
+    ``--threads``): each named flag exists."""
+    with pytest.raises(ConfigError) as err:
+        resumed_config(RunConfig(), changes)
+    flags = set(FLAG.findall(str(err.value)))
+    assert "--threads" in flags and flags <= _flags_of(TrainArgs), flags
+    assert resumed_config(RunConfig(), {"torch_threads": 2}).torch_threads == 2  # allowed

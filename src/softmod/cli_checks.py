@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from softmod.resolve import option_kinds, options_from_config, resolve_config
+from softmod.resolve import config_flag, option_kinds, options_from_config, resolve_config
 from softmod.validation import ConfigError
 
 
@@ -82,9 +82,7 @@ def resume_changes(args: Any, given: set[str], run_dir: Path) -> dict[str, Any]:
         value = getattr(args, name)
         probe = resolve_config({**base, name: value}, validate=False)
         if incompatible_fields(base_cfg, probe):
-            allowed = ", ".join(
-                _flag("threads" if k == "torch_threads" else k) for k in RESUMABLE_CHANGES
-            )
+            allowed = ", ".join(config_flag(k) for k in RESUMABLE_CHANGES)
             raise ConfigError(
                 f"--resume: {_flag(name)} {value} is incompatible with the run in {run_dir} "
                 f"(it has {_flag(name)} {base.get(name)}); a resumed run may only change "

@@ -205,6 +205,16 @@ def check_option(name: str, value: Any, kind: Any) -> None:
         raise ConfigError(f"{_flag(name)} {value!r} is not a string")
 
 
+def config_flag(path: str) -> str:
+    """How a message names config field ``path``: the flag of the option landing there
+    (``"torch_threads"`` -> ``--threads``, ``"env.horizon"`` -> ``--horizon``); a field no
+    option sets keeps its dotted path (``sac.grad_clip``, ``policy_net.hidden``)."""
+    for f in dataclasses.fields(TrainOptions):
+        if f.metadata.get("config") == path:
+            return _flag(f.name)
+    return path
+
+
 def _unknown(name: str) -> ConfigError:
     known = ", ".join(_flag(k) for k in option_names())
     return ConfigError(f"unknown option {_flag(name)}; allowed: {known}")

@@ -121,13 +121,16 @@ def resumed_config(saved: RunConfig, changes: dict[str, Any]) -> RunConfig:
     :data:`RESUMABLE_CHANGES` that changes the run is a ConfigError."""
     unknown = [k for k in changes if not hasattr(saved, k)]
     new = dataclasses.replace(saved, **{k: v for k, v in changes.items() if k not in unknown})
+    from softmod.config import to_dict
+    from softmod.resolve import config_flag
+
     for key in unknown + incompatible_fields(saved, new):
-        top = key.split(".")[0]
-        flag = "--" + top.replace("_", "-")
-        allowed = ", ".join("--" + k.replace("_", "-") for k in RESUMABLE_CHANGES)
+        mine = changes.get(key) if key in unknown else _flat(to_dict(new)).get(key)
+        theirs = _flat(to_dict(saved)).get(key)
+        allowed = ", ".join(config_flag(k) for k in RESUMABLE_CHANGES)
         raise ConfigError(
-            f"--resume: {flag} {_show(changes.get(top))} is incompatible with the run's "
-            f"{_show(getattr(saved, top, None))}; a resumed run may only change {allowed}"
+            f"--resume: {config_flag(key)} {_show(mine)} is incompatible with the run's "
+            f"{_show(theirs)}; a resumed run may only change {allowed}"
         )
     return new
 
