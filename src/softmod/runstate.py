@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ RESUMABLE_CHANGES = (
 
 def capture_rng() -> dict[str, Any]:
     """The global RNG states: Python, NumPy (legacy global), PyTorch CPU and CUDA."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple, np.random.get_state())  # the legacy tuple (the default)
     return {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
@@ -128,13 +128,16 @@ def resumed_config(saved: RunConfig, changes: dict[str, Any]) -> RunConfig:
     :data:`RESUMABLE_CHANGES` that changes the run is a ConfigError."""
     unknown = [k for k in changes if not hasattr(saved, k)]
     new = dataclasses.replace(saved, **{k: v for k, v in changes.items() if k not in unknown})
+    from softmod.config import to_dict
+    from softmod.resolve import config_flag
+
     for key in unknown + incompatible_fields(saved, new):
-        top = key.split(".")[0]
-        flag = "--" + top.replace("_", "-")
-        allowed = ", ".join("--" + k.replace("_", "-") for k in RESUMABLE_CHANGES)
+        mine = changes.get(key) if key in unknown else _flat(to_dict(new)).get(key)
+        theirs = _flat(to_dict(saved)).get(key)
+        allowed = ", ".join(config_flag(k) for k in RESUMABLE_CHANGES)
         raise ConfigError(
-            f"--resume: {flag} {_show(changes.get(top))} is incompatible with the run's "
-            f"{_show(getattr(saved, top, None))}; a resumed run may only change {allowed}"
+            f"--resume: {config_flag(key)} {_show(mine)} is incompatible with the run's "
+            f"{_show(theirs)}; a resumed run may only change {allowed}"
         )
     return new
 

@@ -43,7 +43,9 @@ The paper leaves open most of the router's details; the choices made here:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import pairwise
+from typing import cast
 
 import torch
 from torch import nn
@@ -75,6 +77,10 @@ class HardRoutingNet(TaskNetwork):
 
     task_specific = ("router_logits",)
     has_extra_loss = True
+
+    baseline: torch.Tensor  # buffers (registered in __init__)
+    adv_sq: torch.Tensor
+    updates: torch.Tensor
 
     def __init__(
         self,
@@ -155,7 +161,7 @@ class HardRoutingNet(TaskNetwork):
         # cheap index_add, so only the chosen modules receive gradient
         member = torch.arange(self.members, device=routes.device)[:, None, None]
         flat = (member * self.num_modules + routes).flatten(0, 1)  # (E*T, L)
-        for layer_idx, layer in enumerate(self.module_layers):
+        for layer_idx, layer in enumerate(cast("Iterable[GroupedLinear]", self.module_layers)):
             idx = flat[:, layer_idx]
             w = lowp(layer.weight).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])
             b = lowp(layer.bias).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])

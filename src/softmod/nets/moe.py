@@ -73,7 +73,7 @@ class MixExpertNet(TaskNetwork):
             h = torch.relu(layer(h))
         return self.out(h)
 
-    def forward(
+    def forward(  # type: ignore[override]  # the protocol's call, plus an optional extra output
         self, x: torch.Tensor, task: torch.Tensor, return_gates: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``x: (B, in)`` or ``(E, B, in)``, ``task: (B,)`` -> ``(E, B, out)``; with

@@ -133,7 +133,7 @@ class SoftModularNet(TaskNetwork):
         final = torch.softmax(self.route_last(torch.relu(c * g)), dim=-1)  # departure (5)
         return RoutingProbs(tuple(probs), final)
 
-    def forward(
+    def forward(  # type: ignore[override]  # the protocol's call, plus an optional extra output
         self, x: torch.Tensor, task: torch.Tensor, return_routing: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, RoutingProbs]:
         """``(B, in)`` or ``(E, B, in)`` and ``task (B,)`` -> ``(E, B, out)`` [, routing]."""

@@ -24,7 +24,7 @@ from softmod.sac import losses
 
 
 def clip_grad_norm_members(
-    params: list[nn.Parameter], max_norm: float, members: int
+    params: list[torch.Tensor], max_norm: float, members: int
 ) -> torch.Tensor:
     """Clip the gradient of each stacked member to global norm ``max_norm`` separately.
 
@@ -76,8 +76,8 @@ class MultiTaskSAC(nn.Module):
         self._nets = (self.policy.net, self.q.net)  # TaskNetwork: before_update, extra_loss
         # networks with a learning signal of their own (Hard Routing's REINFORCE router)
         self._extra_loss_nets = [n for n in self._nets if n.has_extra_loss]
-        self._q_params = list(self.q.parameters())
-        self._q_target_params = list(self.q_target.parameters())
+        self._q_params: list[torch.Tensor] = list(self.q.parameters())
+        self._q_target_params: list[torch.Tensor] = list(self.q_target.parameters())
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the policy and of ONE Q-function (the twin holds two)."""

@@ -115,8 +115,8 @@ def _restore(agent: MultiTaskSAC, saved: tuple[list[torch.Tensor], list[torch.Te
     with torch.no_grad():
         for t, v in zip(agent.parameters(), params, strict=True):
             t.copy_(v)
-        for i, t in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
-            t.copy_(opt[i]) if opt is not None else t.zero_()
+        for i, s in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
+            s.copy_(opt[i]) if opt is not None else s.zero_()
 
 
 def _probe(agent: MultiTaskSAC) -> list[torch.Tensor]:
