@@ -1,7 +1,8 @@
 """The gradient seam (issue 19.5): ``plain`` is bit-identical to the update before the seam.
 
 ``reference_update`` below is a verbatim copy of ``MultiTaskSAC.update`` and ``_losses`` as they
-were before issue 21 (commit 3ef0828), run on a second agent built from the same seed.
+were before the seam (main at f7bbc88, with the network protocol), run on a second agent built
+from the same seed.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ T, OBS, ACT, PER_TASK = 4, 6, 3, 8
 
 
 def reference_update(self: MultiTaskSAC, batch: Batch) -> None:
-    """The update before the gradient seam (copy of commit 3ef0828's code)."""
+    """The update before the gradient seam (copy of main f7bbc88's code)."""
     s, task = self.cfg, batch.task
-    for net in self._routed:
-        net.resample()
+    for net in self._nets:
+        net.before_update()
     with autocast(self.precision, self.log_alpha.device):
         new_action, log_prob = self.policy.sample(batch.obs, task)
         loss_alpha = losses.alpha_loss(self.log_alpha[task], log_prob, self.target_entropy)
@@ -56,12 +57,12 @@ def reference_update(self: MultiTaskSAC, batch: Batch) -> None:
         self.q.requires_grad_(True)
         loss_pi = losses.policy_loss(q_new, log_prob, alpha, weight)
         total = loss_q + loss_pi
-        if self._routed:
+        if self._extra_loss_nets:
             rows = {
                 id(self.policy.net): (weight * (alpha * log_prob - q_new)).detach()[None],
                 id(self.q.net): ((q_pred - target).pow(2) * weight).detach(),
             }
-            for net in self._routed:
+            for net in self._extra_loss_nets:
                 total = total + net.extra_loss(rows[id(net)], task)
     self.policy_opt.zero_grad(set_to_none=True)
     self.q_opt.zero_grad(set_to_none=True)

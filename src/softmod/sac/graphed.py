@@ -15,10 +15,11 @@ eager updates: :func:`graphed_update`).
 Reproducibility: a graphed run is deterministic for a seed, but not bit-identical to an eager run
 (the warm-up draws from the CUDA generator), and a resumed graphed run continues with a new graph.
 
-Only networks without host synchronisation in their forward can be captured: MT-SAC, Mix-Expert
-and soft modularization. The networks that group rows by task (multi-head, single-task, Hard
-Routing) read group sizes on the host and stay eager, as do the gradient methods other than
-``plain`` (issue 21); :func:`graph_safe` tells which.
+Only networks without host synchronisation in their forward can be captured: those that declare
+``graph_safe = True`` (:class:`softmod.nets.protocol.TaskNetwork`; MT-SAC, Mix-Expert and soft
+modularization). The networks that group rows by task (multi-head, single-task, Hard Routing) read
+group sizes on the host and stay eager, as do the gradient methods other than ``plain`` (issue
+21); :func:`graph_safe` tells which.
 """
 
 from __future__ import annotations
@@ -30,14 +31,11 @@ import torch
 from softmod.buffer import Batch
 from softmod.sac.agent import MultiTaskSAC
 
-GRAPH_SAFE = ("TaskConditionedMLP", "MixExpertNet", "SoftModularNet")
-
 
 def graph_safe(agent: MultiTaskSAC) -> bool:
-    """Whether the agent's networks can be captured (no host sync in their forward) and its
-    gradient method is ``plain`` (the others are not captured: softmod/grad/)."""
-    nets = (type(agent.policy.net).__name__, type(agent.q.net).__name__)
-    return all(n in GRAPH_SAFE for n in nets) and agent.grad.graph_safe
+    """Whether the agent's update can be captured: both networks declare ``graph_safe`` (no host
+    sync in their forward) and so does the gradient method (only ``plain``: softmod/grad/)."""
+    return agent.policy.net.graph_safe and agent.q.net.graph_safe and agent.grad.graph_safe
 
 
 class GraphCheckError(RuntimeError):
@@ -118,8 +116,8 @@ def _restore(agent: MultiTaskSAC, saved: tuple[list[torch.Tensor], list[torch.Te
     with torch.no_grad():
         for t, v in zip(agent.parameters(), params, strict=True):
             t.copy_(v)
-        for i, t in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
-            t.copy_(opt[i]) if opt is not None else t.zero_()
+        for i, s in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
+            s.copy_(opt[i]) if opt is not None else s.zero_()
 
 
 def _probe(agent: MultiTaskSAC) -> list[torch.Tensor]:
