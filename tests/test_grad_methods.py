@@ -199,3 +199,16 @@ def test_bad_grad_options_are_one_line_errors_before_any_work(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not run.exists()
+
+
+def test_gradnorm_measures_the_task_gradient_norms_on_the_shared_parameters_only() -> None:
+    shared = torch.nn.Parameter(torch.zeros(2))
+    head = torch.nn.Parameter(torch.zeros(2))  # task-specific: task 0's slice, task 1's slice
+    method = GradNorm(GradNormConfig(), [], [shared, head], 2, CPU)
+    method.set_shared([[], [shared]])
+    grads = torch.tensor([[1.0, 0.0, 30.0, 0.0], [0.0, 2.0, 0.0, 0.1]])  # huge head part, task 0
+    method.combine("q", grads, torch.ones(2))
+    shared_norms = torch.tensor([1.0, 2.0])
+    big = shared_norms  # w = 1
+    expected = torch.sign(big - big.mean()) * shared_norms  # r = 1 at the first update
+    assert torch.equal(method._pending["q"], expected)  # from all columns the signs would flip

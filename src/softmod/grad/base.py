@@ -117,6 +117,21 @@ class GradMethod:
     ) -> None:
         self.policy_params, self.q_params = policy_params, q_params
         self.num_tasks, self.device = num_tasks, device
+        # per loss, (P,) bool: the columns of the flat gradient that belong to shared parameters
+        self.shared: dict[str, torch.Tensor | None] = {}
+
+    def set_shared(self, shared: list[list[nn.Parameter]]) -> None:
+        """Mark the parameters shared across tasks (``TaskNetwork.shared_parameters`` of the
+        policy's and the Q-function's network): :attr:`shared` gets a column mask per loss, or
+        None where no parameter is shared (single-task SAC)."""
+        ids = {id(p) for params in shared for p in params}
+        for loss, params in (("policy", self.policy_params), ("q", self.q_params)):
+            flags = [id(p) in ids for p in params]
+            self.shared[loss] = (
+                torch.cat([torch.full((p.numel(),), f, device=self.device) for p, f in
+                           zip(params, flags, strict=True)])
+                if any(flags) else None
+            )  # fmt: skip
 
     def backward(self, terms: UpdateTerms) -> dict[str, torch.Tensor]:
         """Fill the gradients of the policy and Q parameters; returns metrics."""

@@ -8,7 +8,9 @@ per-task gradients, initial losses taken at the first update, weights renormalis
 Which losses, which parameters: the critic loss (both critics as one vector) and the policy loss,
 each with its own task weights (mtrl keys them by component); the temperatures stay plain (mtrl:
 ``log_alpha`` has no shared layer, so its loss is a plain backward). The gradient norms are taken
-over all parameters of the network, as metaworld-algorithms.
+over the network's SHARED parameters (``TaskNetwork.shared_parameters``: the paper's ``W`` are
+shared weights; a task-specific slice, e.g. a head, only measures its own task); the weighted
+gradient is applied to all parameters.
 
 The rule, per loss, at update t with task losses ``L_i(t)``, task gradients ``g_i`` and weights
 ``w_i(t)`` (``w(0) = 1``): the network's gradient is ``(1/T) sum_i w_i(t) g_i``;
@@ -20,8 +22,8 @@ constant; ``w`` takes one Adam step on ``∇_w L_grad`` after the network's step
 Departures:
 1. The network's gradient is the MEAN ``(1/T) sum_i w_i g_i`` (the paper's ``sum_i w_i L_i`` with
    our per-task losses divided by T), so ``w = 1`` is the plain update; metaworld-algorithms sums.
-2. Norms over all parameters, not the paper's "last shared layer" (mtrl): the networks here have
-   no common last shared layer, and the per-task gradients exist for all parameters anyway.
+2. Norms over all shared parameters, not the paper's "last shared layer" (mtrl): the networks
+   here have no common last shared layer; metaworld-algorithms takes all parameters.
 3. ``Ḡ`` is held constant with the targets, as the paper; metaworld-algorithms lets gradient flow
    through the mean.
 4. Weights' optimiser: Adam with lr 0.025 (``--gradnorm-lr``), ours: mtrl uses lr 1e-6 (and its
@@ -78,9 +80,9 @@ class GradNorm(PerTaskGradMethod):
         w = self.weights[loss].detach()
         initial = torch.where(torch.isinf(self.initial[loss]), task_losses, self.initial[loss])
         self.initial[loss] = initial  # L_i(0): the first update's losses
-        self._pending[loss] = gradnorm_weight_grad(
-            w, grads.norm(dim=1), task_losses, initial, self.alpha
-        )
+        shared = self.shared.get(loss)  # None: no shared parameter (single-task): all of them
+        norms = (grads if shared is None else grads[:, shared]).norm(dim=1)
+        self._pending[loss] = gradnorm_weight_grad(w, norms, task_losses, initial, self.alpha)
         return (w @ grads) / self.num_tasks, self._per_task(f"grad/{loss}_weight", w)
 
     def after_step(self, terms: UpdateTerms) -> None:

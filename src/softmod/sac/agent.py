@@ -89,6 +89,10 @@ class MultiTaskSAC(nn.Module):
         self.grad = build_grad_method(
             cfg.grad, list(self.policy.parameters()), self._q_params, num_tasks, device
         )
+        # which of those parameters are shared across tasks (the network protocol's split)
+        self.grad.set_shared(
+            [n.shared_parameters() for n in (self.policy.net, self.q.net)]  # type: ignore[operator]
+        )
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the policy and of ONE Q-function (the twin holds two)."""
