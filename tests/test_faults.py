@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import multiprocessing as mp
 import os
 import signal
@@ -14,7 +15,6 @@ import pytest
 import torch
 from rich.console import Console
 
-import softmod.train as train_module
 from softmod.buffer import MultiTaskReplay
 from softmod.checkpoint import CheckpointError, load_agent, load_file, step_checkpoints
 from softmod.config import EnvConfig
@@ -25,6 +25,8 @@ from softmod.sac.agent import MultiTaskSAC
 from softmod.train import DivergenceError, train
 
 from .test_resume import small_config
+
+train_module = importlib.import_module("softmod.train")  # softmod.train is the API function
 
 
 def _rows(run: Path) -> list[dict[str, str]]:

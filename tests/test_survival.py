@@ -88,7 +88,10 @@ def test_a_kill_between_the_last_checkpoint_and_final_pt_is_finished_by_resume(
     tmp_path: Path,
 ) -> None:
     run = tmp_path / "run"
-    kill = "import os, softmod.train as t; t.Trainer.finish = lambda self: os.kill(os.getpid(), 9)"
+    kill = (  # softmod.train is the API function: the module is sys.modules["softmod.train"]
+        "import os, sys, softmod.train; t = sys.modules['softmod.train']; "
+        "t.Trainer.finish = lambda self: os.kill(os.getpid(), 9)"
+    )
     code, err = _finish(_start(*MT10, "--total-steps", "300", "--run-dir", str(run), code=kill))
     assert code == -signal.SIGKILL, err
     assert _saved(run)[-1] == 300

@@ -89,10 +89,16 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
     """One Meta-World environment per task, stepped in this process as one vector."""
 
     def __init__(
-        self, cfg: EnvConfig, seed: int, stream: int = 0, indices: Sequence[int] | None = None
+        self,
+        cfg: EnvConfig,
+        seed: int,
+        stream: int = 0,
+        indices: Sequence[int] | None = None,
+        render: tuple[str, int, int] | None = None,
     ) -> None:
         """Build the benchmark's envs; ``indices`` (subprocess workers) builds only those tasks,
-        each seeded exactly as in the full vector, and ``task_ids`` lists them."""
+        each seeded exactly as in the full vector, and ``task_ids`` lists them. ``render``:
+        ``(camera, width, height)`` of :meth:`render` (offscreen ``rgb_array``; issue 22)."""
         from metaworld.types import Task
 
         if not 1 <= cfg.horizon <= MAX_HORIZON:
@@ -108,7 +114,11 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         for i in self.task_ids.tolist():
             name = names[i]
             cls = classes[name]
-            env = cls(reward_function_version=cfg.reward_version)
+            view = {}
+            if render is not None:
+                camera, width, height = render
+                view = dict(render_mode="rgb_array", camera_name=camera, width=width, height=height)
+            env = cls(reward_function_version=cfg.reward_version, **view)
             # The fixed configuration depends on (seed, task) only: the same for training and
             # evaluation. It is drawn by one seeded reset with the env's own sampler, so that
             # task-specific rejection rules (e.g. reach: goal far enough from the object) hold.
@@ -233,7 +243,11 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             fault=fault if fault.any() else None,
         )
 
+    def render(self, i: int) -> np.ndarray:
+        """The ``(height, width, 3)`` uint8 image of env ``i`` now (built with ``render``)."""
+        return self.envs[i].render()
+
     def close(self) -> None:
-        """Close every simulator."""
+        """Close every simulator (and its offscreen renderer)."""
         for env in self.envs:
             env.close()
