@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,18 @@ from .test_resume import small_config
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Small networks, few rows: one PyTorch thread (two spinning ones are ~4x slower here on a
+    busy 2-core machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def readme_python_block() -> str:
     """The first ```python block of the README's "From Python" section."""
     text = README.read_text()
@@ -33,30 +47,26 @@ def readme_python_block() -> str:
 
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Execute the README block in a fresh directory; its namespace (run, policy, ...)."""
+    """Run the README block as a user would: a fresh Python in a fresh directory (OpenMP threads
+    waiting passively, as ``softmod`` sets them for the command line: on a busy 2-core machine
+    spinning threads make this run ~5x slower). Its run directory, policy and printed line."""
     cwd = tmp_path_factory.mktemp("readme")
-    code = readme_python_block()
-    namespace: dict[str, Any] = {"__name__": "readme"}
-    old = Path.cwd()
-    try:
-        import os
-
-        os.chdir(cwd)
-        exec(compile(code, str(README), "exec"), namespace)
-    finally:
-        os.chdir(old)
-    namespace["cwd"] = cwd
-    return namespace
+    code = readme_python_block() + "\nprint('RUN', run)\n"
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = cwd / out.stdout.split("RUN ")[-1].strip()
+    return {"run": run, "stdout": out.stdout, "policy": softmod.load(run)}
 
 
 @pytest.mark.slow
 def test_the_readme_block_runs_as_written(readme_run: dict[str, Any]) -> None:
-    run = readme_run["cwd"] / readme_run["run"]
-    assert (run / "checkpoints" / "final.pt").is_file()
-    assert (run / "config.json").is_file()
-    assert readme_run["actions"].shape == (4, 2)
-    assert readme_run["one"].shape == (2,)
-    assert readme_run["info"]["task"] == "toy-2"
+    run = readme_run["run"]
+    assert run.name == "toy-from-python"
+    assert (run / "checkpoints" / "final.pt").is_file() and (run / "final_eval.json").is_file()
+    assert re.search(r"^toy-2: success [01] at the last step$", readme_run["stdout"], re.M)
 
 
 @pytest.mark.slow
@@ -85,7 +95,7 @@ def test_act_shapes_dtypes_and_rows(readme_run: dict[str, Any]) -> None:
 def test_deterministic_actions_are_the_evaluations(readme_run: dict[str, Any]) -> None:
     """Roll out Policy.act on make_env's final-evaluation stream: the same per-task success and
     returns as softmod eval's evaluate_run (bit-equal returns: the same actions)."""
-    run = readme_run["cwd"] / readme_run["run"]
+    run = readme_run["run"]
     policy: softmod.Policy = readme_run["policy"]
     _, result = evaluate_run(run, episodes=2)
     env = softmod.make_env("toy", "fixed", seed=0, horizon=30, stream=FINAL_EVAL_STREAM)
@@ -218,6 +228,7 @@ def test_task_env_is_a_gymnasium_env_with_the_vector_rows_episodes() -> None:
     vec.close()
 
 
+@pytest.mark.slow
 def test_import_softmod_is_light_and_keeps_the_train_function() -> None:
     code = (
         "import sys, softmod\n"
