@@ -186,6 +186,10 @@ class EvalArgs:
     """Evaluation seed (conditioned goals). Default: the run's seed."""
     precision: Literal["fp32", "bf16"] | None = None
     """Precision of the policy's products while acting: fp32 or bf16. Default: the run's."""
+    video: int = 0
+    """Also render this many deterministic episodes per task (the evaluation's first ones) to
+    RUN_DIR/videos/<task>.mp4 and .gif (Meta-World runs; MuJoCo offscreen, MUJOCO_GL=egl or
+    osmesa). 0: no video."""
 
 
 @dataclass
@@ -263,6 +267,10 @@ def run_eval(args: EvalArgs) -> None:
     out = args.out or eval_json_path(args.run_dir, args.episodes)
     check_output_path(out, "--out")
     device = resolve_device(args.device)
+    if args.video:  # issue 22: checked first; a machine that cannot render says why in a line
+        from softmod.video import prepare_video, render_videos
+
+        video = prepare_video(args.run_dir, args.video)
     protocol, result = evaluate_run(
         args.run_dir, args.episodes, device, args.checkpoint, args.seed, args.precision
     )
@@ -280,6 +288,11 @@ def run_eval(args: EvalArgs) -> None:
     Console().print(table)
     write_eval_json(out, protocol, result)
     Console(stderr=True).print(f"wrote {out}")
+    if args.video and video:
+        render_videos(
+            args.run_dir, args.video, device, args.checkpoint, args.seed, args.precision
+        )
+        Console(stderr=True).print(f"wrote {args.run_dir / 'videos'} (MP4 and GIF per task)")
 
 
 def run_report(args: ReportArgs) -> None:

@@ -31,7 +31,7 @@ steps per env).
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,6 +138,9 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         self._obs = np.zeros((len(self.envs), self.obs_dim), np.float32)
         self._rng_at_reset: list[dict | None] = [None] * len(self.envs)
         self._actions: list[list[np.ndarray]] = [[] for _ in self.envs]
+        # called with an env's index just before the horizon resets it (issue 22: the video
+        # renders the episode's last frame); None: nothing
+        self.before_reset: Callable[[int], None] | None = None
         self.faults = 0  # environment faults so far (each reset its env)
         self.fault_reasons: dict[int, str] = {}  # env index -> what went wrong, last step only
 
@@ -230,6 +233,8 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             final_obs[i] = obs
             reward[i] = r
             success[i] = float(info["success"])
+            if truncated[i] and self.before_reset is not None:
+                self.before_reset(i)
             self._obs[i] = self._reset_one(i) if truncated[i] else obs
         self.t[truncated] = 0
         return StepResult(
