@@ -44,13 +44,20 @@ def reach_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def reach_videos(reach_run: Path) -> Path:
+    """``softmod eval RUN --episodes 2 --video 2`` on the reach-v3 run (a fresh process)."""
+    out = _softmod("eval", str(reach_run), "--episodes", "2", "--video", "2", "--device", "cpu")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return reach_run
+
+
 @pytest.mark.slow
-def test_eval_video_writes_mp4_and_gif_per_task(reach_run: Path) -> None:
+def test_eval_video_writes_mp4_and_gif_per_task(reach_videos: Path) -> None:
     import imageio.v3 as iio
     from PIL import Image
 
-    out = _softmod("eval", str(reach_run), "--episodes", "2", "--video", "2", "--device", "cpu")
-    assert out.returncode == 0, out.stderr[-3000:]
+    reach_run = reach_videos
     mp4, gif = reach_run / "videos" / "reach-v3.mp4", reach_run / "videos" / "reach-v3.gif"
     frames = iio.imread(mp4)
     # 2 episodes x (the reset state + one frame per step)
@@ -112,3 +119,19 @@ def test_video_of_a_toy_run_or_a_bad_count_is_refused_before_any_work(
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"softmod: error: {message}"), lines
     assert not (run / "eval_1ep.json").exists()
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_gifs_of_the_best_run_with_videos(
+    reach_videos: Path, tmp_path: Path
+) -> None:
+    from softmod.report.build import build_report
+
+    report = build_report([reach_videos], tmp_path / "report", routing=False, progress=False)
+    gif = tmp_path / "report" / "videos" / "mt1-reach-v3-fixed-mt-sac-reach-v3.gif"
+    assert (
+        gif in report.files
+        and gif.read_bytes() == (reach_videos / "videos/reach-v3.gif").read_bytes()
+    )
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert 'id="videos"' in page and 'src="videos/mt1-reach-v3-fixed-mt-sac-reach-v3.gif"' in page

@@ -12,6 +12,7 @@ Output layout under ``--out``::
     figures/routing_*.png Figure 3, per soft-modular group, 10 tasks per image
     data/tsne_*.csv       the t-SNE points (x, y, task) behind each Figure 4
     data/routing_*.json   the per-task mean routing probabilities behind each Figure 3
+    videos/*.gif          the GIFs of the best run per method that has videos (softmod eval --video)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from softmod.report.routing import (
     subsample,
 )
 from softmod.report.stats import GroupStats, aggregate_curves, group_stats
+from softmod.report.videos import video_section
 
 TASKS_PER_ROUTING_FIGURE = 10
 KNN_K = 5
@@ -371,6 +373,10 @@ def build_report(
                 for p in r.diagrams
             ]
         sections.append(Section("Figures 3 and 4: routing", "routing", text=text, figures=figs))
+    videos, gifs = video_section(groups, out)  # issue 22: GIFs of softmod eval --video
+    if videos is not None:
+        sections.append(videos)
+        report.files += gifs
     sections.append(Section("Per-task success", "per-task", tables=per_task, collapsed=True))
     links = ["table1.md", "table1.csv", "per_task.md", "per_task.csv", "report.json"]
     links += ["table2.md"] if t2 else []
