@@ -67,6 +67,7 @@ def train(
     run_dir: str | Path | None = None,
     *,
     progress: bool = True,
+    wandb: str | None = None,
 ) -> Path:
     """Train one multi-task SAC agent and return its run directory.
 
@@ -76,7 +77,8 @@ def train(
     options left out take the command line's defaults. ``{"resume": RUN_DIR, ...}`` continues a
     run as ``softmod train --resume`` does. ``run_dir``: where the run is written (it must not hold
     a run); default ``runs/<benchmark>-<goals>-<method>-s<seed>-<time>``, or the mapping's
-    ``run_dir``. ``progress``: show the progress bar (on stderr).
+    ``run_dir``. ``progress``: show the progress bar (on stderr). ``wandb``: also log to this
+    Weights & Biases project (as ``--wandb``; or the mapping's ``wandb``).
 
     Raises ``ConfigError`` (a ``ValueError``, one line) for a bad option, before any work.
     """
@@ -96,11 +98,16 @@ def train(
             if options.get("run_dir") is not None:
                 raise ConfigError("give the run directory once: as run_dir= or options['run_dir']")
             options["run_dir"] = run_dir
+        if wandb is not None:
+            options["wandb"] = wandb
         args = _train_args(options)
+        wandb = args.wandb
         if args.resume is not None:
             from softmod.cli_checks import resume_changes
             from softmod.resume import resume
 
+            if wandb is not None:
+                raise ConfigError("wandb starts a new W&B run; it is not available with resume")
             changes = resume_changes(args, set(options), args.resume)
             resume(args.resume, changes, progress=progress)
             return Path(args.resume)
@@ -113,7 +120,7 @@ def train(
         )
     from softmod.train import train as train_run
 
-    return train_run(cfg, Path(run_dir), progress=progress).run_dir
+    return train_run(cfg, Path(run_dir), progress=progress, wandb_project=wandb).run_dir
 
 
 # ----------------------------------------------------------------------------------- policy

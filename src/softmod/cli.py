@@ -102,6 +102,9 @@ class TrainArgs:
     """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
     products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
     AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
+    wandb: str | None = None
+    """Also log to this Weights & Biases project: the TensorBoard metrics (same names), the config
+    and the final evaluation table (extra [wandb]; WANDB_MODE=offline keeps it in RUN_DIR/wandb)."""
 
     def to_config(self) -> RunConfig:
         """The resolved run config these options describe."""
@@ -235,14 +238,22 @@ def run_train(args: TrainArgs, given: set[str] | None = None) -> None:
     """``softmod train`` (``given``: the options written on the command line, for --resume)."""
     if args.resume is not None:
         from softmod.cli_checks import resume_changes
+
+        if args.wandb is not None:
+            from softmod.validation import ConfigError
+
+            raise ConfigError("--wandb starts a new W&B run; it is not available with --resume")
         from softmod.resume import resume
 
         changes = resume_changes(args, given or set(), args.resume)
         resume(args.resume, changes, progress=args.progress)
         return
     from softmod.train import train
+    from softmod.wandb_log import check_wandb
 
-    train(args.to_config(), args.resolved_run_dir(), progress=args.progress)
+    check_wandb(args.wandb)  # before any work: a one-line install hint without the package
+    cfg, run_dir = args.to_config(), args.resolved_run_dir()
+    train(cfg, run_dir, progress=args.progress, wandb_project=args.wandb)
 
 
 def run_eval(args: EvalArgs) -> None:
