@@ -2,9 +2,9 @@
 
 Everything here is a thin face over the code the command line runs:
 
-- :func:`train` resolves its options with the same ``TrainArgs`` -> ``RunConfig`` path as
-  ``softmod train`` (presets included; no second set of defaults) and runs
-  :func:`softmod.train.train` (or :func:`softmod.resume.resume`);
+- :func:`train` resolves its options with :func:`softmod.resolve.resolve_config`, the resolver
+  behind ``softmod train`` (presets included; no second set of defaults), and runs
+  :func:`softmod.train.train`;
 - :func:`load` rebuilds a run's agent with :func:`softmod.checkpoint.load_agent` and keeps its
   policy; :meth:`Policy.act` calls the same ``TanhGaussianPolicy.act`` as
   :func:`softmod.evaluate.evaluate`, so its deterministic actions are the evaluation's;
@@ -17,7 +17,6 @@ whose one-line message names the value and what is allowed.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -35,92 +34,52 @@ TaskSpec = int | str | Sequence[int] | Sequence[str] | np.ndarray
 
 
 # ----------------------------------------------------------------------------------- train
-def _train_args(options: Mapping[str, Any]) -> Any:
-    """``TrainArgs`` from a mapping of its field names (the CLI's options with ``_``), a preset's
-    values first, as ``softmod train --preset NAME ...`` does."""
-    from softmod.cli import TrainArgs
-    from softmod.validation import ConfigError
-
-    fields = [f.name for f in dataclasses.fields(TrainArgs)]
-    for key in options:
-        if key not in fields:
-            raise ConfigError(f"unknown option {key!r}; allowed: {', '.join(fields)}")
-    base = TrainArgs()
-    name = options.get("preset")
-    if name is not None:
-        from softmod.presets import get_preset
-
-        try:
-            preset = get_preset(str(name))
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        base = dataclasses.replace(base, **preset.train_options())
-    args = dataclasses.replace(base, **dict(options))
-    for key in ("run_dir", "resume"):
-        if getattr(args, key) is not None:
-            setattr(args, key, Path(getattr(args, key)))
-    return args
-
-
 def train(
-    config_or_options: RunConfig | Mapping[str, Any],
+    config_or_options: RunConfig | Mapping[str, Any] | None = None,
     run_dir: str | Path | None = None,
     *,
+    preset: str | None = None,
     progress: bool = True,
     wandb: str | None = None,
+    **options: Any,
 ) -> Path:
     """Train one multi-task SAC agent and return its run directory.
 
     ``config_or_options``: a resolved :class:`~softmod.config.RunConfig`, or a mapping of
-    ``softmod train`` options by field name (``{"benchmark": "mt10", "method": "soft-shallow",
-    "total_steps": 2_000_000}``, ``{"preset": "soft-shallow-mt10-conditioned", "seed": 3}``):
-    options left out take the command line's defaults. ``{"resume": RUN_DIR, ...}`` continues a
-    run as ``softmod train --resume`` does. ``run_dir``: where the run is written (it must not hold
-    a run); default ``runs/<benchmark>-<goals>-<method>-s<seed>-<time>``, or the mapping's
-    ``run_dir``. ``progress``: show the progress bar (on stderr). ``wandb``: also log to this
-    Weights & Biases project (as ``--wandb``; or the mapping's ``wandb``).
+    ``softmod train`` options by name (``{"benchmark": "mt10", "method": "soft-shallow",
+    "total_steps": 2_000_000}``); options may also be given as keywords
+    (``softmod.train(benchmark="toy", total_steps=2000)``; a keyword wins over the mapping) and
+    ``preset`` names a row of the paper whose values fill the options not given. The options are
+    resolved by :func:`softmod.resolve.resolve_config`, the command line's resolver: the same
+    defaults, derived defaults and checks. ``run_dir``: where the run is written (it must not hold
+    a run); default ``runs/<benchmark>-<goals>-<method>-s<seed>-<time>``. ``progress``: show the
+    progress bar (on stderr). ``wandb``: also log to this Weights & Biases project (as
+    ``softmod train --wandb``).
 
     Raises ``ConfigError`` (a ``ValueError``, one line) for a bad option, before any work.
     """
-    from softmod.cli import TrainArgs
     from softmod.config import RunConfig
-    from softmod.validation import ConfigError
+    from softmod.resolve import default_run_dir, resolve_config
+    from softmod.validation import ConfigError, validate_config
+    from softmod.wandb_log import check_wandb
 
     if isinstance(config_or_options, RunConfig):
+        if preset is not None or options:
+            raise ConfigError("give a RunConfig or options (a mapping, keywords, preset), not both")
         cfg = config_or_options
-        if run_dir is None:
-            e = cfg.env
-            stamped = TrainArgs(benchmark=e.benchmark, goals=e.goals, seed=cfg.seed)  # type: ignore[arg-type]
-            run_dir = dataclasses.replace(stamped, method=cfg.method).resolved_run_dir()
-    elif isinstance(config_or_options, Mapping):
-        options = dict(config_or_options)
-        if run_dir is not None:
-            if options.get("run_dir") is not None:
-                raise ConfigError("give the run directory once: as run_dir= or options['run_dir']")
-            options["run_dir"] = run_dir
-        if wandb is not None:
-            options["wandb"] = wandb
-        args = _train_args(options)
-        wandb = args.wandb
-        if args.resume is not None:
-            from softmod.cli_checks import resume_changes
-            from softmod.resume import resume
-
-            if wandb is not None:
-                raise ConfigError("wandb starts a new W&B run; it is not available with resume")
-            changes = resume_changes(args, set(options), args.resume)
-            resume(args.resume, changes, progress=progress)
-            return Path(args.resume)
-        cfg = args.to_config()
-        run_dir = args.resolved_run_dir()
+        validate_config(cfg)
+    elif config_or_options is None or isinstance(config_or_options, Mapping):
+        cfg = resolve_config(config_or_options, preset=preset, **options)
     else:
         raise ConfigError(
             f"softmod.train takes a RunConfig or a mapping of options, got "
             f"{type(config_or_options).__name__}"
         )
+    check_wandb(wandb)  # before any work: a one-line install hint without the package
     from softmod.train import train as train_run
 
-    return train_run(cfg, Path(run_dir), progress=progress, wandb_project=wandb).run_dir
+    out = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    return train_run(cfg, out, progress=progress, wandb_project=wandb).run_dir
 
 
 # ----------------------------------------------------------------------------------- policy
@@ -152,6 +111,12 @@ class Policy:
         """Action size (4 on Meta-World, 2 on the toy benchmark)."""
         self.obs_dim: int = int(obs_dim)
         """Observation size (39 on Meta-World, 2 on the toy benchmark)."""
+
+    @property
+    def has_routing(self) -> bool:
+        """Whether the policy's network computes routing probabilities (the network protocol's
+        ``TaskNetwork.has_routing``: the soft-modular networks)."""
+        return bool(self._policy.net.has_routing)
 
     @property
     def method(self) -> str:
@@ -220,16 +185,18 @@ class Policy:
 
     def routing(self, obs: Any, task: TaskSpec) -> Routing:
         """The routing probabilities the policy computes for ``obs`` and ``task`` (arguments as
-        in :meth:`act`); soft-modular policies only (methods ``soft-*``): any other is a
-        ``TypeError`` naming the method."""
+        in :meth:`act`); soft-modular policies only (:attr:`has_routing`, methods ``soft-*``):
+        any other is a ``TypeError`` naming the method."""
         import torch
 
+        if not self.has_routing:
+            raise TypeError(
+                f"method {self.method!r} has no routing network: routing probabilities exist "
+                "only for soft-modular policies (methods soft-*)"
+            )
         obs_t, task_t, one = self._inputs(obs, task)
-        try:
-            with torch.no_grad():
-                probs = self._policy.routing(obs_t, task_t)
-        except TypeError as err:
-            raise TypeError(f"method {self.method!r}: {err}") from None
+        with torch.no_grad():
+            probs = self._policy.routing(obs_t, task_t)
         pick = (lambda a: a[0]) if one else (lambda a: a)
         layers = tuple(pick(p[0].float().cpu().numpy()) for p in probs.layers)
         return Routing(layers, pick(probs.final[0].float().cpu().numpy()))

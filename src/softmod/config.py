@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -95,7 +96,8 @@ class SoftModularNetConfig:
     route_obs: bool = True  # False: ablation "w/o obs", routing from the task embedding h alone
 
 
-# `nets.build_network` dispatches on the type with `match`.
+# Every network config type, the ONE list of them: `network_types()` reads it, and
+# `nets.build_network` dispatches on the type with `match` (docs/adding-a-network.md).
 NetworkConfig = (
     MLPNetConfig
     | MultiHeadNetConfig
@@ -105,17 +107,11 @@ NetworkConfig = (
     | SoftModularNetConfig
 )
 
-NETWORK_TYPES: dict[str, type] = {
-    c.__name__: c
-    for c in (
-        MLPNetConfig,
-        MultiHeadNetConfig,
-        MixExpertNetConfig,
-        HardRoutingNetConfig,
-        SingleTaskNetConfig,
-        SoftModularNetConfig,
-    )
-}
+
+def network_types() -> dict[str, type]:
+    """Every network config type by class name, read from the :data:`NetworkConfig` union (the
+    ``type`` a saved config names)."""
+    return {c.__name__: c for c in typing.get_args(NetworkConfig)}
 
 
 @dataclass(frozen=True)
@@ -168,7 +164,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             sub = to_dict(value)
-            if type(value).__name__ in NETWORK_TYPES:
+            if type(value) in network_types().values():
                 sub = {"type": type(value).__name__, **sub}
             out[f.name] = sub
         elif isinstance(value, tuple):
@@ -186,13 +182,20 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             continue
         default = getattr(cls(), key) if key in names else None
         if isinstance(value, dict):
-            sub_cls = NETWORK_TYPES[value["type"]] if "type" in value else type(default)
+            sub_cls = _network_type(value["type"]) if "type" in value else type(default)
             kwargs[key] = _build(sub_cls, value)
         elif isinstance(value, list):
             kwargs[key] = tuple(value)
         else:
             kwargs[key] = value
     return cls(**kwargs)
+
+
+def _network_type(name: str) -> type:
+    types = network_types()
+    if name not in types:
+        raise ValueError(f"unknown network config type {name!r}; allowed: {', '.join(types)}")
+    return types[name]
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:

@@ -104,7 +104,7 @@ class TaskEnv(gymnasium.Env):
             info["fault"] = True
         return obs.copy(), float(res.reward[r]), False, truncated, info
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         """The camera image ``(height, width, 3)`` uint8 with ``render_mode="rgb_array"``."""
         if self.render_mode is None:
             return None

@@ -15,9 +15,10 @@ eager updates: :func:`graphed_update`).
 Reproducibility: a graphed run is deterministic for a seed, but not bit-identical to an eager run
 (the warm-up draws from the CUDA generator), and a resumed graphed run continues with a new graph.
 
-Only networks without host synchronisation in their forward can be captured: MT-SAC, Mix-Expert
-and soft modularization. The networks that group rows by task (multi-head, single-task, Hard
-Routing) read group sizes on the host and stay eager; :func:`graph_safe` tells which.
+Only networks without host synchronisation in their forward can be captured: those that declare
+``graph_safe = True`` (:class:`softmod.nets.protocol.TaskNetwork`; MT-SAC, Mix-Expert and soft
+modularization). The networks that group rows by task (multi-head, single-task, Hard Routing) read
+group sizes on the host and stay eager; :func:`graph_safe` tells which.
 """
 
 from __future__ import annotations
@@ -29,13 +30,11 @@ import torch
 from softmod.buffer import Batch
 from softmod.sac.agent import MultiTaskSAC
 
-GRAPH_SAFE = ("TaskConditionedMLP", "MixExpertNet", "SoftModularNet")
-
 
 def graph_safe(agent: MultiTaskSAC) -> bool:
-    """Whether the agent's networks can be captured (no host sync in their forward)."""
-    nets = (type(agent.policy.net).__name__, type(agent.q.net).__name__)
-    return all(n in GRAPH_SAFE for n in nets)
+    """Whether the agent's networks can be captured: both declare ``graph_safe`` (no host sync
+    in their forward)."""
+    return agent.policy.net.graph_safe and agent.q.net.graph_safe
 
 
 class GraphCheckError(RuntimeError):
@@ -116,8 +115,8 @@ def _restore(agent: MultiTaskSAC, saved: tuple[list[torch.Tensor], list[torch.Te
     with torch.no_grad():
         for t, v in zip(agent.parameters(), params, strict=True):
             t.copy_(v)
-        for i, t in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
-            t.copy_(opt[i]) if opt is not None else t.zero_()
+        for i, s in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
+            s.copy_(opt[i]) if opt is not None else s.zero_()
 
 
 def _probe(agent: MultiTaskSAC) -> list[torch.Tensor]:
