@@ -117,6 +117,7 @@ def test_deterministic_actions_are_the_evaluations(readme_run: dict[str, Any]) -
 def test_routing_rows_are_probabilities(readme_run: dict[str, Any]) -> None:
     policy: softmod.Policy = readme_run["policy"]
     batch = np.random.default_rng(1).uniform(-1, 1, (5, 2)).astype(np.float32)
+    assert policy.has_routing
     routing = policy.routing(batch, [0, 1, 2, 3, 0])
     assert len(routing.layers) == 1  # soft-shallow: L = 2 module layers, one P
     assert routing.layers[0].shape == (5, 2, 2) and routing.final.shape == (5, 2)
@@ -152,14 +153,19 @@ def test_train_from_a_run_config_and_routing_of_a_plain_network(tmp_path: Path) 
     assert run == tmp_path / "mt-sac" and (run / "checkpoints" / "final.pt").is_file()
     policy = softmod.load(run, "best.pt", device="auto")
     assert policy.method == "mt-sac" and policy.act(np.zeros(2), 0).shape == (2,)
-    with pytest.raises(TypeError, match=r"method 'mt-sac': .* only for soft-modular networks"):
+    assert not policy.has_routing
+    with pytest.raises(TypeError, match=r"method 'mt-sac' has no routing network: .* soft-modular"):
         policy.routing(np.zeros(2), 0)
 
 
 def test_bad_train_load_and_env_arguments(tmp_path: Path) -> None:
     cases: list[tuple[Any, type, str]] = [
         (lambda: softmod.train({"benchmrk": "toy"}), ConfigError,
-         r"unknown option 'benchmrk'; allowed: preset, benchmark"),
+         r"unknown option --benchmrk; allowed: --preset, --benchmark"),
+        (lambda: softmod.train(benchmark="toy", horizon="30"), ConfigError,
+         r"--horizon '30' is not an integer"),
+        (lambda: softmod.train(small_config(), preset="soft-shallow-mt10-fixed"), ConfigError,
+         r"give a RunConfig or options"),
         (lambda: softmod.train({"benchmark": "toy", "horizon": 0}), ConfigError,
          r"--horizon 0 is out of range; allowed: 1\.\.500"),
         (lambda: softmod.train({"preset": "soft-shalow-mt10-fixed"}), ConfigError,
@@ -229,14 +235,13 @@ def test_task_env_is_a_gymnasium_env_with_the_vector_rows_episodes() -> None:
 
 
 @pytest.mark.slow
-def test_import_softmod_is_light_and_keeps_the_train_function() -> None:
+def test_import_softmod_is_light_and_train_is_the_function() -> None:
     code = (
         "import sys, softmod\n"
         "assert 'torch' not in sys.modules and 'metaworld' not in sys.modules, 'heavy import'\n"
-        "import softmod.train as t\n"
-        "from softmod.train import Trainer\n"
-        "assert callable(softmod.train) and softmod.train.__module__ == 'softmod.api', t\n"
-        "assert sys.modules['softmod.train'].Trainer is Trainer\n"
+        "import softmod.loop\n"
+        "assert callable(softmod.train) and softmod.train.__module__ == 'softmod.api'\n"
+        "assert 'softmod.train' not in sys.modules\n"
         "print(sorted(softmod.__all__))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import multiprocessing as mp
 import os
 import signal
@@ -15,18 +14,17 @@ import pytest
 import torch
 from rich.console import Console
 
+import softmod.loop as train_module
 from softmod.buffer import MultiTaskReplay
 from softmod.checkpoint import CheckpointError, load_agent, load_file, step_checkpoints
 from softmod.config import EnvConfig
 from softmod.envs import ToyMultiTaskEnv, make_env
 from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv, StepResult
+from softmod.loop import DivergenceError, train
 from softmod.resume import resume
 from softmod.sac.agent import MultiTaskSAC
-from softmod.train import DivergenceError, train
 
 from .test_resume import small_config
-
-train_module = importlib.import_module("softmod.train")  # softmod.train is the API function
 
 
 def _rows(run: Path) -> list[dict[str, str]]:

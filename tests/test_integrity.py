@@ -4,7 +4,6 @@ that stopped before its first checkpoint, and the progress display without a ter
 from __future__ import annotations
 
 import errno
-import importlib
 import io
 import os
 import subprocess
@@ -15,17 +14,16 @@ import pytest
 import torch
 from rich.console import Console
 
+import softmod.loop as train_module
 from softmod.checkpoint import CheckpointError, CheckpointWriteError, load_agent, load_file
 from softmod.checkpoint import step_checkpoints as saved_steps
 from softmod.cli import main
 from softmod.config import save_config
+from softmod.loop import train
 from softmod.progress import TrainProgress
 from softmod.resume import resume
-from softmod.train import train
 
 from .test_resume import assert_same_run, small_config
-
-train_module = importlib.import_module("softmod.train")  # softmod.train is the API function
 
 
 def flip_a_byte_of_tensor_data(path: Path) -> None:

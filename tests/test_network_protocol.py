@@ -27,6 +27,7 @@ from softmod.config import (
     network_types,
     to_dict,
 )
+from softmod.loop import RunInterrupted, train
 from softmod.methods import METHODS, MethodSpec
 from softmod.nets import TaskNetwork, build_actor_critic, build_network, count_parameters
 from softmod.nets.layers import StackedLinear
@@ -35,7 +36,6 @@ from softmod.resume import resume
 from softmod.runstate import learner_state, load_learner_state
 from softmod.sac.agent import MultiTaskSAC
 from softmod.sac.graphed import graph_safe
-from softmod.train import RunInterrupted, train
 from softmod.validation import ConfigError
 
 from .test_resume import assert_same_run, full_state, small_config

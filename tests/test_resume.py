@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import os
 import signal
 import subprocess
@@ -16,15 +15,14 @@ import pytest
 import torch
 import tyro
 
+import softmod.loop as train_module
 from softmod.checkpoint import load_agent, load_file, step_checkpoints
 from softmod.cli import TrainArgs
 from softmod.config import EnvConfig, HardRoutingNetConfig, MLPNetConfig, SACConfig
+from softmod.loop import RunInterrupted, train
 from softmod.resume import resume
-from softmod.train import RunInterrupted, train
 
 from .conftest import toy_config
-
-train_module = importlib.import_module("softmod.train")  # softmod.train is the API function
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -69,4 +69,4 @@ def test_without_the_package_wandb_is_a_one_line_install_hint_before_any_work(
     ]
     assert not run.exists()  # nothing was started
     with pytest.raises(ValueError, match=r"--wandb 'a/b' is not a W&B project name"):
-        softmod.train({"benchmark": "toy", "wandb": "a/b"})
+        softmod.train({"benchmark": "toy"}, wandb="a/b")

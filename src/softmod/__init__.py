@@ -13,16 +13,12 @@ The public Python API (issue 22; the README's "From Python" section shows it at 
   :class:`Policy`, with ``act``, ``routing`` and ``task_names``), :func:`make_env` (the vector env)
   and :func:`make_task_env` (one task as a ``gymnasium.Env``) live in ``softmod/api.py``.
 - ``import softmod`` stays light: PyTorch and Meta-World load when a function is first called.
-
-``softmod.train`` is the function above. The training-loop module of the same name is still
-``from softmod.train import Trainer`` (or ``importlib.import_module("softmod.train")``): importing
-it does not replace the function (:class:`_Package` below).
+- The training loop itself (``Trainer``, what the command line and :func:`train` run) is the
+  module ``softmod.loop``.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -66,20 +62,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_API))
-
-
-class _Package(types.ModuleType):
-    """The ``softmod`` package: importing the submodule ``softmod.train`` (the training loop) sets
-    the package attribute ``train`` to that module; here it keeps the public function instead
-    (the module stays in ``sys.modules["softmod.train"]``, where ``from softmod.train import ...``
-    finds it)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _API and isinstance(value, types.ModuleType):
-            if name not in self.__dict__:
-                super().__setattr__(name, __getattr__(name))
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -4,7 +4,7 @@ Everything here is a thin face over the code the command line runs:
 
 - :func:`train` resolves its options with :func:`softmod.resolve.resolve_config`, the resolver
   behind ``softmod train`` (presets included; no second set of defaults), and runs
-  :func:`softmod.train.train`;
+  :func:`softmod.loop.train`;
 - :func:`load` rebuilds a run's agent with :func:`softmod.checkpoint.load_agent` and keeps its
   policy; :meth:`Policy.act` calls the same ``TanhGaussianPolicy.act`` as
   :func:`softmod.evaluate.evaluate`, so its deterministic actions are the evaluation's;
@@ -76,7 +76,7 @@ def train(
             f"{type(config_or_options).__name__}"
         )
     check_wandb(wandb)  # before any work: a one-line install hint without the package
-    from softmod.train import train as train_run
+    from softmod.loop import train as train_run
 
     out = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     return train_run(cfg, out, progress=progress, wandb_project=wandb).run_dir
@@ -217,7 +217,7 @@ def load(
 
     from softmod.checkpoint import load_agent
     from softmod.envs import task_names
-    from softmod.train import resolve_device
+    from softmod.loop import resolve_device
     from softmod.validation import check_device
 
     if not isinstance(device, torch.device):

@@ -125,7 +125,7 @@ def run_train(args: TrainArgs, given: set[str] | None = None) -> None:
         changes = resume_changes(args, given or set(), args.resume)
         resume(args.resume, changes, progress=args.progress)
         return
-    from softmod.train import train
+    from softmod.loop import train
     from softmod.wandb_log import check_wandb
 
     check_wandb(args.wandb)  # before any work: a one-line install hint without the package
@@ -140,7 +140,7 @@ def run_eval(args: EvalArgs) -> None:
 
     from softmod.checkpoint import checkpoint_file
     from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
-    from softmod.train import resolve_device
+    from softmod.loop import resolve_device
     from softmod.validation import MAX_SEED, ConfigError, check_device, check_output_path
 
     # every option checked before the (long) evaluation starts
@@ -177,9 +177,7 @@ def run_eval(args: EvalArgs) -> None:
     write_eval_json(out, protocol, result)
     Console(stderr=True).print(f"wrote {out}")
     if args.video and video:
-        render_videos(
-            args.run_dir, args.video, device, args.checkpoint, args.seed, args.precision
-        )
+        render_videos(args.run_dir, args.video, device, args.checkpoint, args.seed, args.precision)
         Console(stderr=True).print(f"wrote {args.run_dir / 'videos'} (MP4 and GIF per task)")
 
 
@@ -187,8 +185,8 @@ def run_report(args: ReportArgs) -> None:
     """``softmod report``: tables, figures and index.html from run directories."""
     from rich.console import Console
 
+    from softmod.loop import resolve_device
     from softmod.report.build import build_report
-    from softmod.train import resolve_device
     from softmod.validation import ConfigError, check_device, check_output_path
 
     if not args.paths:
