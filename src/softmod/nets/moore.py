@@ -2,7 +2,8 @@
 
 Followed: AhmedMagdyHendawy/MOORE ``moore/utils/networks_sac.py``
 (``MetaworldSACMixtureMH{Actor,Critic}Network``), ``moore/utils/mixture_layers.py``
-(``OrthogonalLayer1D``: Gram-Schmidt) and ``run/metaworld/run_metaworld_mt{10,50}_mhsac_mt_moore.sh``
+(``OrthogonalLayer1D``: Gram-Schmidt) and
+``run/metaworld/run_metaworld_mt{10,50}_mhsac_mt_moore.sh``
 (``--n_features 400 400 400 --activation Linear --agg_activation Linear Tanh --shared_mu_sigma``;
 README: 4 experts on MT10, 6 on MT50); cross-checked with rainx0r/metaworld-algorithms
 ``metaworld_algorithms/nn/moore.py``.
@@ -132,4 +133,3 @@ class MOORENet(nn.Module):
             index = task.view(1, -1, 1, 1).expand(e, -1, 1, o)
             y = every.gather(2, index).squeeze(2) + self.head_bias.float()[:, task]
         return y
-

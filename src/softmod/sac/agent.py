@@ -17,7 +17,7 @@ from torch import nn
 
 from softmod.buffer import Batch
 from softmod.config import RunConfig
-from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_parameters
+from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_parameters, paco
 from softmod.precision import autocast
 from softmod.sac import losses
 
@@ -78,6 +78,9 @@ class MultiTaskSAC(nn.Module):
         # networks with a learning signal of their own (Hard Routing's REINFORCE router) expose
         # `resample()` (called at the start of each update) and `extra_loss(row_loss, task)`
         self._routed = [n for n in (self.policy.net, self.q.net) if hasattr(n, "extra_loss")]
+        # PaCo (issue 20): its loss mask-out and compositional-vector reset (softmod/nets/paco.py)
+        self._paco = paco.paco_nets((self.policy.net, self.q.net))
+        self._paco_masked: torch.Tensor | None = None  # this update's masked tasks, (T,) bool
         self._q_params = list(self.q.parameters())
         self._q_target_params = list(self.q_target.parameters())
 
@@ -110,6 +113,8 @@ class MultiTaskSAC(nn.Module):
         self.q_opt.step()
         with torch.no_grad():
             torch._foreach_lerp_(self._q_target_params, self._q_params, s.tau)
+        if self._paco_masked is not None:  # PaCo: reset the masked tasks' vectors
+            paco.reset_masked(self._paco, self._paco_masked)
 
         return {
             "loss/q": loss_q.detach(),
@@ -148,12 +153,18 @@ class MultiTaskSAC(nn.Module):
                 batch.reward, batch.terminated, next_q, next_log_prob, alpha, s.gamma
             )
         q_pred = self.q(batch.obs, batch.action, task)
-        loss_q = losses.critic_loss(q_pred, target, weight)
 
         # policy: gradients flow through the (frozen) critics into the action only
         self.q.requires_grad_(False)
         q_new = self.q(batch.obs, new_action, task).min(0).values
         self.q.requires_grad_(True)
+        self._paco_masked = None
+        if self._paco:  # PaCo's mask-out: a task over the loss threshold sits out this update
+            rows = weight * ((q_pred - target).pow(2).sum(0) + alpha * log_prob - q_new)
+            self._paco_masked = paco.task_mask(self._paco, rows, task)
+            if self._paco_masked is not None:
+                weight = weight * (~self._paco_masked)[task]
+        loss_q = losses.critic_loss(q_pred, target, weight)
         loss_pi = losses.policy_loss(q_new, log_prob, alpha, weight)
         total = loss_q + loss_pi
         if self._routed:  # per-row losses of each network, (members, B), as their reward signal
