@@ -15,9 +15,10 @@ eager updates: :func:`graphed_update`).
 Reproducibility: a graphed run is deterministic for a seed, but not bit-identical to an eager run
 (the warm-up draws from the CUDA generator), and a resumed graphed run continues with a new graph.
 
-Only networks without host synchronisation in their forward can be captured: MT-SAC, Mix-Expert
-and soft modularization. The networks that group rows by task (multi-head, single-task, Hard
-Routing) read group sizes on the host and stay eager; :func:`graph_safe` tells which.
+Only networks without host synchronisation in their forward can be captured: MT-SAC, Mix-Expert,
+soft modularization, MOORE, PaCo and CARE. The networks that group rows by task (multi-head,
+single-task, Hard Routing) read group sizes on the host and stay eager; :func:`graph_safe` tells
+which.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ import torch
 from softmod.buffer import Batch
 from softmod.sac.agent import MultiTaskSAC
 
-GRAPH_SAFE = ("TaskConditionedMLP", "MixExpertNet", "SoftModularNet")
+# MOORE, PaCo (with its mask-out and reset) and CARE: tensor operations only (issue 20)
+GRAPH_SAFE = (
+    "TaskConditionedMLP",
+    "MixExpertNet",
+    "SoftModularNet",
+    "MOORENet",
+    "PaCoNet",
+    "CARENet",
+)
 
 
 def graph_safe(agent: MultiTaskSAC) -> bool:
