@@ -102,6 +102,9 @@ class TrainArgs:
     """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
     products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
     AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
+    task_context: Path | None = None
+    """CARE only: per-task context vectors (.npy (T, C), or .json: T rows or {task: row}) instead
+    of the learned task embedding; stored in config.json (softmod/task_context.py)."""
 
     def to_config(self) -> RunConfig:
         """The resolved run config these options describe."""
@@ -132,7 +135,7 @@ class TrainArgs:
         total = self.total_steps
         if total is None:
             total = default_total_steps(self.method, self.benchmark)
-        return RunConfig(
+        cfg = RunConfig(
             env=env,
             sac=SACConfig(
                 batch_per_task=batch_per_task,
@@ -156,6 +159,11 @@ class TrainArgs:
             cuda_graph=self.cuda_graph,
             precision=self.precision,
         )
+        if self.task_context is None:
+            return cfg
+        from softmod.task_context import with_task_context
+
+        return with_task_context(cfg, self.task_context)
 
     def resolved_run_dir(self) -> Path:
         """The run directory, defaulting to a new timestamped one under ``runs/``."""
