@@ -308,3 +308,22 @@ def test_task_context_for_another_method_is_refused(tmp_path: Path, capsys) -> N
     np.save(tmp_path / "c.npy", np.zeros((10, 3)))
     argv = ["train", "--method", "moore", "--task-context", str(tmp_path / "c.npy")]
     assert "applies to CARE only" in _error([*argv, "--run-dir", str(tmp_path / "r")], capsys)
+
+
+def test_published_reference_rows_sit_beside_our_results() -> None:
+    from types import SimpleNamespace
+
+    from softmod.report.published import published_table
+
+    ours = {("mt10", "conditioned", "moore"): SimpleNamespace(mean=0.612, std=0.05, n=3)}
+    table = published_table(ours)  # type: ignore[arg-type]
+    md = table.to_markdown()
+    rows = {(r[0], r[1], r[2]): r for r in table.rows}
+    assert rows["MOORE", "MT10", "88.7"][3] == "MT10-Conditioned moore: 61.2 ± 5.0 (3)"
+    assert "ICLR 2024" in rows["MOORE", "MT10", "88.7"][4]
+    assert rows["MOORE", "MT10", "83.2"][3].startswith("MT10-Conditioned moore: 61.2")
+    assert (
+        "Meta-World+" in rows["PaCo", "MT50", "58.4"][4] and rows["PaCo", "MT50", "58.4"][3] == "–"
+    )
+    for published in ("84.9", "65.8", "72.9", "72.0", "73.6"):
+        assert f"| {published} |" in md
