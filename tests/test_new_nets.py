@@ -247,7 +247,7 @@ def test_care_uses_a_context_file_frozen(tmp_path: Path) -> None:
         policy_net=METHODS["care"].network, q_net=METHODS["care"].network, method="care"
     )
     cfg = with_task_context(cfg, tmp_path / "c.npy")
-    assert cfg.policy_net.context_dim == 5
+    assert cfg.policy_net.context_size == 5
     net = build_network(cfg.q_net, 8, 1, 4, members=2)
     torch.testing.assert_close(net.context, torch.tensor(ctx, dtype=torch.float32))
     assert "context" not in dict(net.named_parameters()) and net.embedding is None
@@ -327,3 +327,10 @@ def test_published_reference_rows_sit_beside_our_results() -> None:
     )
     for published in ("84.9", "65.8", "72.9", "72.0", "73.6"):
         assert f"| {published} |" in md
+
+
+@pytest.mark.parametrize("method", NEW)
+def test_every_new_method_passes_the_option_checks(method: str) -> None:
+    from softmod.validation import validate_network
+
+    validate_network(METHODS[method].network, "policy")  # raises ConfigError on a bad field

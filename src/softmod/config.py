@@ -126,7 +126,7 @@ class CARENetConfig:
     attention from a task context, then an MLP on [encoding, task encoding] (softmod/nets/care.py).
 
     ``context`` empty: a learned task embedding (the default; the paper's language-model context
-    cannot be downloaded here). Otherwise a frozen per-task context matrix ``(T, context_dim)`` in
+    cannot be downloaded here). Otherwise a frozen per-task context matrix ``(T, context_size)`` in
     the benchmark's task order, flattened, from ``--task-context FILE`` (softmod/task_context.py).
     """
 
@@ -135,8 +135,8 @@ class CARENetConfig:
     encoder_hidden: int = 50  # each expert encoder: Linear(in, 50) -> ReLU -> Linear(50, 50)
     embed_dim: int = 50  # encoding and task-encoding width
     temperature: float = 1.0  # attention softmax temperature
-    context_dim: int = 0  # 0: learned task embedding; > 0: width of the frozen context rows
-    context: tuple[float, ...] = field(default=(), repr=False)  # (T * context_dim) values
+    context_size: int = 0  # 0: learned task embedding; > 0: width of the frozen context rows
+    context: tuple[float, ...] = field(default=(), repr=False)  # (T * context_size) values
 
 
 # `nets.build_network` dispatches on the type with `match`.

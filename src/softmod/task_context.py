@@ -105,6 +105,6 @@ def with_task_context(cfg: RunConfig, path: Path) -> RunConfig:
     values = tuple(float(v) for v in context.reshape(-1))
 
     def put(net: CARENetConfig) -> CARENetConfig:
-        return dataclasses.replace(net, context_dim=context.shape[1], context=values)
+        return dataclasses.replace(net, context_size=context.shape[1], context=values)
 
     return dataclasses.replace(cfg, policy_net=put(cfg.policy_net), q_net=put(cfg.q_net))

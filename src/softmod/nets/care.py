@@ -93,15 +93,15 @@ class CARENet(nn.Module):
             raise ValueError(f"CARE attention temperature must be > 0, got {cfg.temperature}")
         e, k, d, he = members, cfg.experts, cfg.embed_dim, cfg.encoder_hidden
         self.cfg, self.members, self.num_tasks = cfg, e, num_tasks
-        if cfg.context_dim > 0:  # departure (1): a context file's rows, frozen
-            if len(cfg.context) != num_tasks * cfg.context_dim:
+        if cfg.context_size > 0:  # departure (1): a context file's rows, frozen
+            if len(cfg.context) != num_tasks * cfg.context_size:
                 raise ValueError(
                     f"CARE context has {len(cfg.context)} values, expected {num_tasks} tasks x "
-                    f"{cfg.context_dim}"
+                    f"{cfg.context_size}"
                 )
             context = torch.tensor(cfg.context, dtype=torch.float32)
-            self.register_buffer("context", context.view(num_tasks, cfg.context_dim))
-            self.project = _mlp(e, (cfg.context_dim, 2 * d, d))
+            self.register_buffer("context", context.view(num_tasks, cfg.context_size))
+            self.project = _mlp(e, (cfg.context_size, 2 * d, d))
             self.embedding = None
         else:
             self.embedding = nn.Parameter(torch.randn(e, num_tasks, d))  # nn.Embedding's N(0,1)
