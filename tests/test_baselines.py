@@ -25,9 +25,10 @@ from softmod.config import (
 from softmod.methods import METHODS
 from softmod.nets import build_network
 from softmod.nets.hard_routing import HardRoutingNet
+from softmod.nets.layers import TaskGroups
 from softmod.nets.moe import MixExpertNet
 from softmod.nets.multihead import MultiHeadMLP
-from softmod.nets.single_task import SingleTaskMLP, TaskGroups
+from softmod.nets.single_task import SingleTaskMLP
 from softmod.params import method_parameter_counts, parameter_table
 from softmod.sac.agent import MultiTaskSAC
 from softmod.train import train

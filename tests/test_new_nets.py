@@ -164,7 +164,8 @@ def _paco_agent(reset: str, tasks: int = 2) -> tuple[MultiTaskSAC, Batch]:
 def test_paco_mask_out_stops_the_masked_tasks_gradient() -> None:
     agent, batch = _paco_agent("off")
     total = agent._losses(batch, batch.task)[0]
-    assert agent._paco_masked.tolist() == [True, False]
+    for net in (agent.policy.net, agent.q.net):  # the protocol's row_mask, in the agent's losses
+        assert net.masked.tolist() == [True, False]
     total.backward()
     for net in (agent.policy.net, agent.q.net):
         grad = net.task_weights.grad  # (E, T, K): w_t is used by task t's rows only
@@ -173,19 +174,20 @@ def test_paco_mask_out_stops_the_masked_tasks_gradient() -> None:
             assert layer.weight.grad.abs().sum() > 0
     # without the mask-out, task 0 does send a gradient
     agent, batch = _paco_agent("off")
-    for net in agent._paco:
+    for net in (agent.policy.net, agent.q.net):
         net.cfg = PaCoNetConfig(param_sets=3, hidden=(32, 32), mask_threshold=0)
     agent._losses(batch, batch.task)[0].backward()
-    assert agent._paco_masked is None
+    assert not agent.q.net.masked.any()
     assert torch.all(agent.q.net.task_weights.grad[:, 0].abs().sum(-1) > 0)
 
 
 @pytest.mark.parametrize("reset", ["off", "interpolate", "copy"])
 def test_paco_reset_of_a_masked_tasks_vector(reset: str) -> None:
     agent, batch = _paco_agent(reset)
-    before = {id(n): n.task_weights.detach().clone() for n in agent._paco}
-    agent.update(batch)
-    for net in agent._paco:
+    nets = (agent.policy.net, agent.q.net)
+    before = {id(n): n.task_weights.detach().clone() for n in nets}
+    agent.update(batch)  # the protocol's after_update resets the masked task
+    for net in nets:
         w, old = net.task_weights.detach(), before[id(net)]
         assert net.masked_count.tolist() == [1, 0]
         assert not torch.equal(w[:, 1], old[:, 1])  # the unmasked task learned
@@ -232,7 +234,7 @@ def test_care_attention_rows_sum_to_one(method: str) -> None:
     torch.manual_seed(0)
     net = build_network(METHODS[method].network, OBS + ACT, 1, 50, members=2)
     task = torch.randint(0, 50, (64,))
-    _, att = net(torch.randn(64, OBS + ACT), task, return_attention=True)
+    att = net.row_attention(task)
     assert att.shape == (2, 64, METHODS[method].network.experts)
     assert (att >= 0).all()
     torch.testing.assert_close(att.sum(-1), torch.ones(2, 64))
@@ -253,9 +255,9 @@ def test_care_uses_a_context_file_frozen(tmp_path: Path) -> None:
     assert "context" not in dict(net.named_parameters()) and net.embedding is None
     assert "context" in net.state_dict()  # saved with the checkpoint
     # the context decides the attention: another context, another attention
-    _, a1 = net(torch.randn(4, 8), torch.arange(4), return_attention=True)
+    a1 = net.row_attention(torch.arange(4))
     net.context.mul_(-3.0)
-    _, a2 = net(torch.randn(4, 8), torch.arange(4), return_attention=True)
+    a2 = net.row_attention(torch.arange(4))
     assert not torch.allclose(a1, a2)
 
 

@@ -45,14 +45,15 @@ def small_config(**overrides):
 
 
 def full_state(run_dir: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of the newest full checkpoint: networks, targets, optimisers, routes."""
+    """Every tensor of the newest full checkpoint: networks, targets, optimisers, extra state."""
     _, path = step_checkpoints(run_dir / "checkpoints")[-1]
     state = load_file(path)
     out = {f"agent.{k}": v for k, v in state["agent"].items()}
     for name, opt in state["optim"].items():
         for pid, s in opt["state"].items():
             out.update({f"optim.{name}.{pid}.{k}": v for k, v in s.items()})
-    out.update({f"routes.{k}": v for k, v in state["routes"].items()})
+    nets = state["net_state"].items()
+    out.update({f"net_state.{k}.{key}": v for k, d in nets for key, v in d.items()})
     return out
 
 
@@ -124,7 +125,7 @@ def test_checkpoints_keep_the_last_k_and_the_best(tmp_path: Path) -> None:
         load_agent(run, torch.device("cpu"), name)
     state = load_file(ckpt / "step-000000000600.pt")
     assert set(state["rng"]) == {"python", "numpy", "torch", "cuda"}
-    assert {"agent", "optim", "routes", "loop", "env", "eval_env", "config"} <= set(state)
+    assert {"agent", "optim", "net_state", "loop", "env", "eval_env", "config"} <= set(state)
 
 
 def test_extending_a_finished_run_with_more_steps(tmp_path: Path) -> None:

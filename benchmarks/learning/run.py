@@ -31,14 +31,14 @@ import torch
 
 from softmod.bench import machine
 from softmod.checkpoint import CheckpointError, load_agent
-from softmod.cli import TrainArgs
 from softmod.config import RunConfig, load_config
 from softmod.envs import make_env
 from softmod.evaluate import evaluate
+from softmod.resolve import resolve_config
 from softmod.resume import resume
 from softmod.train import EVAL_STREAM, TrainResult, train
 from softmod.training_support import RunInterrupted
-from softmod.validation import ConfigError, validate_config
+from softmod.validation import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "learning"
@@ -138,19 +138,18 @@ def main(argv: list[str] | None = None) -> dict:
             parts = (a.benchmark, a.task, a.goals, a.method, h, bf16, f"{a.budget // 1000}k",
                      f"s{a.seed}")  # fmt: skip
             name = a.name or "-".join(x for x in parts if x)
-            args = TrainArgs(
+            options = dict(
                 benchmark=a.benchmark, task=a.task, goals=a.goals, method=a.method,
                 total_steps=a.budget, seed=a.seed, device=a.device,
                 eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
-                log_interval=min(5_000, a.eval_interval), threads=a.threads, progress=False,
+                log_interval=min(5_000, a.eval_interval), threads=a.threads,
                 checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
                 keep_checkpoints=a.keep_checkpoints,
                 batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
                 precision=a.precision, horizon=a.horizon,
             )  # fmt: skip
             try:  # bad options end here, before a run directory exists
-                cfg = args.to_config()
-                validate_config(cfg)
+                cfg = resolve_config(options)
             except ValueError as err:
                 fail(str(err))
             run_dir = a.runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ class MultiTaskReplay:
         self.capacity = capacity
         self.device = torch.device(device)
         shape = (num_tasks, capacity)
-        kw = dict(dtype=torch.float32, device=self.device)
+        kw: dict[str, Any] = dict(dtype=torch.float32, device=self.device)
         self.obs = torch.zeros((*shape, obs_dim), **kw)
         self.next_obs = torch.zeros((*shape, obs_dim), **kw)
         self.action = torch.zeros((*shape, act_dim), **kw)

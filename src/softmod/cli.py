@@ -8,169 +8,38 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
 
-from softmod.config import EnvConfig, RunConfig, SACConfig
-from softmod.methods import METHODS, default_total_steps, get_method
-
-MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+from softmod.config import RunConfig
+from softmod.resolve import TrainOptions, default_run_dir
 
 
 @dataclass
-class TrainArgs:
+class TrainArgs(TrainOptions):
     """Train one multi-task SAC agent on a benchmark and write a run directory."""
 
-    preset: str | None = None
-    """A row of the paper (`softmod presets` lists them), e.g. soft-shallow-mt10-conditioned: sets
-    --method, --benchmark, --goals, --balance and --total-steps (the paper's budget). Options given
-    explicitly on the command line override the preset's values."""
-    benchmark: Literal["toy", "mt1", "mt10", "mt50"] = "mt10"
-    """Benchmark: toy (pure-NumPy point masses, for tests), mt1 (one Meta-World task, see --task),
-    mt10 or mt50."""
-    task: str | None = None
-    """Meta-World task for --benchmark mt1, e.g. reach-v3."""
-    goals: Literal["fixed", "conditioned"] = "fixed"
-    """fixed: one object/goal configuration per task for every episode; conditioned: a new one at
-    every reset (the paper's MTxx-Fixed / MTxx-Conditioned)."""
-    method: MethodName = "mt-sac"
-    """Network (all methods share the same multi-task SAC)."""
-    total_steps: int | None = None
-    """Environment steps over all tasks (the paper's samples). Default: the paper's budget for the
-    method (MT10 15-20M, MT50 50-100M), 100k for toy, 1M for mt1."""
-    seed: int = 0
-    """Seed of everything: networks, replay sampling, environment configurations."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """auto: CUDA when present, else the CPU."""
+    # the run's options, their defaults and where they land: softmod/resolve.py (TrainOptions);
+    # below only what is not part of the run's config
     run_dir: Path | None = None
     """Run directory (must not hold a run already).
     Default: runs/<benchmark>-<goals>-<method>-s<seed>-<time>."""
-    horizon: int = 150
-    """Episode length in steps (paper: 150; Meta-World's standard: 500, the maximum)."""
-    reward_version: Literal["v1", "v2"] = "v2"
-    """Meta-World reward functions."""
-    eval_interval: int = 50_000
-    """Environment steps between evaluations during training."""
-    eval_episodes: int = 3
-    """Deterministic episodes per task at each periodic evaluation."""
-    log_interval: int = 5_000
-    """Environment steps between rows of train.csv."""
-    batch_per_task: int = 128
-    """Rows per task in each stratified batch (batch = T x this; DESIGN: 128)."""
-    buffer_per_task: int | None = None
-    """Replay capacity per task. Default: 1e5 (MT10, toy), 2e5 (MT50), 1e6 (MT1)."""
-    warmup_per_task: int = 4000
-    """Random-action transitions per task before the first gradient step."""
-    balance: bool | None = None
-    """Task balance weights w = T softmax(-log alpha). Default: on for soft modularization only."""
-    toy_tasks: int = 4
-    """Number of tasks of the toy benchmark."""
-    batch_size: int | None = None
-    """Total batch instead of --batch-per-task: must be a multiple of the task count."""
-    threads: int = 0
-    """PyTorch CPU threads (0: PyTorch's default)."""
-    progress: bool = True
-    """Show a progress bar."""
     resume: Path | None = None
     """Continue the run in this directory from its newest good checkpoint (bit-identical on CPU);
     a run killed after its last checkpoint is finished (final.pt, final_eval.json). Only
     --total-steps, --device, --threads, --checkpoint-interval, --keep-checkpoints, --on-nonfinite
     and --cuda-graph may differ from the run's config."""
-    checkpoint_interval: int = 500_000
-    """Environment steps between full checkpoints (one is also written at the end of the warm-up,
-    at the end, and on SIGINT / SIGTERM)."""
-    keep_checkpoints: int = 2
-    """Full checkpoints kept (the newest; checkpoints/best.pt and final.pt are kept besides)."""
-    on_nonfinite: Literal["stop", "skip"] = "stop"
-    """A non-finite loss, Q-value or gradient: stop the run (the last checkpoint stays intact), or
-    skip that update (the run stops after 100 in a row)."""
-    workers: int = 0
-    """Meta-World env worker processes (0: every env in the training process; N: shared-memory
-    workers, tasks balanced by step cost, the same transitions)."""
-    async_step: bool = False
-    """With --workers: step the envs while the update runs (the update does not see the newest
-    vector step's transitions yet). Default: synchronous."""
-    cuda_graph: bool = True
-    """On CUDA, for MT-SAC, Mix-Expert and soft modularization: capture the whole update once as a
-    CUDA graph and replay it (falls back to eager updates with a warning if capture fails;
-    ignored on CPU and with --on-nonfinite skip)."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
-    products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
-    AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
-    task_context: Path | None = None
-    """CARE only: per-task context vectors (.npy (T, C), or .json: T rows or {task: row}) instead
-    of the learned task embedding; stored in config.json (softmod/task_context.py)."""
+    progress: bool = True
+    """Show a progress bar."""
 
-    def to_config(self) -> RunConfig:
-        """The resolved run config these options describe."""
-        spec = get_method(self.method)
-        buffer = self.buffer_per_task
-        if buffer is None:
-            buffer = {"mt50": 200_000, "mt1": 1_000_000}.get(self.benchmark, 100_000)
-        batch_per_task = self.batch_per_task
-        env = EnvConfig(
-            benchmark=self.benchmark,
-            task=self.task,
-            goals=self.goals,
-            horizon=self.horizon,
-            reward_version=self.reward_version,
-            toy_tasks=self.toy_tasks,
-            workers=self.workers,
-            async_step=self.async_step,
-        )
-        if self.batch_size is not None:
-            from softmod.envs import task_names
-            from softmod.validation import ConfigError, batch_per_task_of
-
-            try:
-                num_tasks = len(task_names(env))
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-            batch_per_task = batch_per_task_of(self.batch_size, num_tasks)
-        total = self.total_steps
-        if total is None:
-            total = default_total_steps(self.method, self.benchmark)
-        cfg = RunConfig(
-            env=env,
-            sac=SACConfig(
-                batch_per_task=batch_per_task,
-                buffer_per_task=buffer,
-                warmup_per_task=self.warmup_per_task,
-                balance=spec.balance if self.balance is None else self.balance,
-            ),
-            policy_net=spec.network,
-            q_net=spec.network,
-            method=self.method,
-            total_steps=total,
-            seed=self.seed,
-            device=self.device,
-            eval_interval=self.eval_interval,
-            eval_episodes=self.eval_episodes,
-            log_interval=self.log_interval,
-            torch_threads=self.threads,
-            checkpoint_interval=self.checkpoint_interval,
-            keep_checkpoints=self.keep_checkpoints,
-            on_nonfinite=self.on_nonfinite,
-            cuda_graph=self.cuda_graph,
-            precision=self.precision,
-        )
-        if self.task_context is None:
-            return cfg
-        from softmod.task_context import with_task_context
-
-        return with_task_context(cfg, self.task_context)
-
-    def resolved_run_dir(self) -> Path:
+    def resolved_run_dir(self, cfg: RunConfig | None = None) -> Path:
         """The run directory, defaulting to a new timestamped one under ``runs/``."""
         if self.run_dir is not None:
             return self.run_dir
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"{self.benchmark}-{self.goals}-{self.method}-s{self.seed}-{stamp}"
+        return default_run_dir(cfg or self.to_config())
 
 
 @dataclass
@@ -246,7 +115,8 @@ def run_train(args: TrainArgs, given: set[str] | None = None) -> None:
         return
     from softmod.train import train
 
-    train(args.to_config(), args.resolved_run_dir(), progress=args.progress)
+    cfg = args.to_config()
+    train(cfg, args.resolved_run_dir(cfg), progress=args.progress)
 
 
 def run_eval(args: EvalArgs) -> None:
@@ -436,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as err:
             print(f"softmod: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
-    args = parse_train_preset(argv) or tyro.cli(Command, args=argv, prog="softmod")  # type: ignore[arg-type]
+    args = parse_train_preset(argv) or tyro.cli(Command, args=argv, prog="softmod")
     try:
         if isinstance(args, TrainArgs):
             run_train(args, given_options(argv[1:]))

@@ -1,39 +1,22 @@
 """Command-line checks of ``softmod train`` that give one-line errors (exit code 2, no traceback).
 
 tyro reports a bad choice or a non-number in a multi-line box; :func:`precheck_argv` finds those
-first, from the option types of the argument dataclass. :func:`resume_changes` turns the options
-given next to ``--resume`` into config changes, refusing any that would change the run.
+first, from the option types of the argument dataclass (``softmod/resolve.py`` declares them).
+:func:`resume_changes` turns the options given next to ``--resume`` into config changes, refusing
+any that would change the run.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from softmod.config import RunConfig
+from softmod.resolve import config_flag, option_kinds, options_from_config, resolve_config
 from softmod.validation import ConfigError
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def _kinds(args_cls: type) -> dict[str, Any]:
-    """Per option: a tuple of allowed strings (Literal), ``int``, ``float``, ``bool`` or None."""
-    hints = typing.get_type_hints(args_cls)
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(args_cls):
-        tp, kind = hints[f.name], None
-        options = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-        base = options[0] if len(options) == 1 else tp
-        if typing.get_origin(base) is Literal:
-            kind = tuple(str(a) for a in typing.get_args(base))
-        elif base in (int, float, bool, Path):
-            kind = base
-        out[f.name] = kind
-    return out
 
 
 def given_options(argv: list[str]) -> set[str]:
@@ -48,7 +31,7 @@ def given_options(argv: list[str]) -> set[str]:
 
 def precheck_argv(args_cls: type, argv: list[str]) -> None:
     """Refuse unknown options, bad choices and non-numbers with a one-line ConfigError."""
-    kinds = _kinds(args_cls)
+    kinds = option_kinds(args_cls)
     i = 0
     while i < len(argv):
         tok = argv[i]
@@ -82,60 +65,27 @@ def precheck_argv(args_cls: type, argv: list[str]) -> None:
                 raise ConfigError(f"{_flag(name)} {value!r} is not {what}") from None
 
 
-def args_from_config(args_cls: type, cfg: RunConfig) -> Any:
-    """The ``softmod train`` options that reproduce a saved config (for ``--resume``)."""
-    e, s = cfg.env, cfg.sac
-    return args_cls(
-        benchmark=e.benchmark,
-        task=e.task,
-        goals=e.goals,
-        method=cfg.method,
-        total_steps=cfg.total_steps,
-        seed=cfg.seed,
-        device=cfg.device,
-        horizon=e.horizon,
-        reward_version=e.reward_version,
-        eval_interval=cfg.eval_interval,
-        eval_episodes=cfg.eval_episodes,
-        log_interval=cfg.log_interval,
-        batch_per_task=s.batch_per_task,
-        buffer_per_task=s.buffer_per_task,
-        warmup_per_task=s.warmup_per_task,
-        balance=s.balance,
-        toy_tasks=e.toy_tasks,
-        workers=e.workers,
-        async_step=e.async_step,
-        threads=cfg.torch_threads,
-        checkpoint_interval=cfg.checkpoint_interval,
-        keep_checkpoints=cfg.keep_checkpoints,
-        on_nonfinite=cfg.on_nonfinite,
-        cuda_graph=cfg.cuda_graph,
-        precision=cfg.precision,
-    )
-
-
 def resume_changes(args: Any, given: set[str], run_dir: Path) -> dict[str, Any]:
     """The config changes the options given next to ``--resume`` ask for; an option that would
-    change the run itself (benchmark, method, seed, ...) is a ConfigError naming it."""
+    change the run itself (benchmark, method, seed, ...) is a ConfigError naming it (the rule:
+    :func:`softmod.runstate.incompatible_fields`)."""
     from softmod.resume import config_changes, load_run_config
     from softmod.runstate import RESUMABLE_CHANGES, incompatible_fields
 
     saved = load_run_config(run_dir)
     if "run_dir" in given:
         raise ConfigError("--resume RUN_DIR names the run directory; leave out --run-dir")
-    base = args_from_config(type(args), saved)
-    base_cfg = base.to_config()
+    base = options_from_config(saved)
+    base_cfg = resolve_config(base, validate=False)
     changes: dict[str, Any] = {}
-    for name in sorted(given - {"resume", "progress"}):
+    for name in sorted(given - {"resume", "progress", "preset"}):
         value = getattr(args, name)
-        probe = dataclasses.replace(base, **{name: value}).to_config()
+        probe = resolve_config({**base, name: value}, validate=False)
         if incompatible_fields(base_cfg, probe):
-            allowed = ", ".join(
-                _flag("threads" if k == "torch_threads" else k) for k in RESUMABLE_CHANGES
-            )
+            allowed = ", ".join(config_flag(k) for k in RESUMABLE_CHANGES)
             raise ConfigError(
                 f"--resume: {_flag(name)} {value} is incompatible with the run in {run_dir} "
-                f"(it has {_flag(name)} {getattr(base, name)}); a resumed run may only change "
+                f"(it has {_flag(name)} {base.get(name)}); a resumed run may only change "
                 f"{allowed}"
             )
         changes.update(config_changes(probe, base_cfg))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +105,9 @@ class MOORENetConfig:
     hidden: tuple[int, ...] = (400, 400, 400)  # each expert's layers; the last is linear
 
 
+PaCoReset = Literal["interpolate", "copy", "off"]  # PaCo's reset of a masked task's w_t
+
+
 @dataclass(frozen=True)
 class PaCoNetConfig:
     """PaCo (Sun et al., NeurIPS 2022): K shared parameter sets, task t's network has the weights
@@ -117,7 +121,7 @@ class PaCoNetConfig:
     # after a masked update, reset the masked task's compositional vector w_t from the other
     # tasks' vectors: "interpolate" (random convex combination, the authors' default), "copy"
     # (one other task's vector) or "off"
-    reset: str = "interpolate"
+    reset: PaCoReset = "interpolate"
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,8 @@ class CARENetConfig:
     context: tuple[float, ...] = field(default=(), repr=False)  # (T * context_size) values
 
 
-# `nets.build_network` dispatches on the type with `match`.
+# Every network config type, the ONE list of them: `network_types()` reads it, and
+# `nets.build_network` dispatches on the type with `match` (docs/adding-a-network.md).
 NetworkConfig = (
     MLPNetConfig
     | MultiHeadNetConfig
@@ -152,20 +157,11 @@ NetworkConfig = (
     | CARENetConfig
 )
 
-NETWORK_TYPES: dict[str, type] = {
-    c.__name__: c
-    for c in (
-        MLPNetConfig,
-        MultiHeadNetConfig,
-        MixExpertNetConfig,
-        HardRoutingNetConfig,
-        SingleTaskNetConfig,
-        SoftModularNetConfig,
-        MOORENetConfig,
-        PaCoNetConfig,
-        CARENetConfig,
-    )
-}
+
+def network_types() -> dict[str, type]:
+    """Every network config type by class name, read from the :data:`NetworkConfig` union (the
+    ``type`` a saved config names)."""
+    return {c.__name__: c for c in typing.get_args(NetworkConfig)}
 
 
 @dataclass(frozen=True)
@@ -218,7 +214,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             sub = to_dict(value)
-            if type(value).__name__ in NETWORK_TYPES:
+            if type(value) in network_types().values():
                 sub = {"type": type(value).__name__, **sub}
             out[f.name] = sub
         elif isinstance(value, tuple):
@@ -236,13 +232,20 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             continue
         default = getattr(cls(), key) if key in names else None
         if isinstance(value, dict):
-            sub_cls = NETWORK_TYPES[value["type"]] if "type" in value else type(default)
+            sub_cls = _network_type(value["type"]) if "type" in value else type(default)
             kwargs[key] = _build(sub_cls, value)
         elif isinstance(value, list):
             kwargs[key] = tuple(value)
         else:
             kwargs[key] = value
     return cls(**kwargs)
+
+
+def _network_type(name: str) -> type:
+    types = network_types()
+    if name not in types:
+        raise ValueError(f"unknown network config type {name!r}; allowed: {', '.join(types)}")
+    return types[name]
 
 
 def config_from_dict(data: dict[str, Any]) -> RunConfig:

@@ -94,7 +94,8 @@ class LoopState:
             elif isinstance(value, list | tuple):
                 value = list(value)
             elif f.name != "last_eval":
-                value = type(f.default)(value)  # int / float
+                default: Any = f.default
+                value = type(default)(value)  # int / float
             kwargs[f.name] = value
         return cls(**kwargs)
 

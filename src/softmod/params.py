@@ -17,14 +17,14 @@ from rich.table import Table
 from torch import nn
 
 from softmod.methods import METHODS
-from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_parameters
+from softmod.nets import build_actor_critic, count_parameters
 
 OBS_DIM, ACT_DIM = 39, 4  # Meta-World v3
 BENCHMARK_TASKS = {"mt10": 10, "mt50": 50}
 REFERENCE = "soft-deep"  # paper Table 2 reports parameters relative to Ours (Deep)
 
 
-def _build(make: Callable[[], nn.Module]) -> nn.Module:
+def _build(make: Callable[[], tuple[nn.Module, nn.Module]]) -> tuple[nn.Module, nn.Module]:
     """Build on the meta device when the network allows it, else on the CPU."""
     try:
         with torch.device("meta"):
@@ -36,19 +36,11 @@ def _build(make: Callable[[], nn.Module]) -> nn.Module:
 def method_parameter_counts(method: str, num_tasks: int) -> dict[str, int]:
     """Parameters of one method's policy and of ONE of its Q-functions for ``num_tasks`` tasks."""
     net = METHODS[method].network
-
-    def policy() -> nn.Module:
-        return TanhGaussianPolicy(
-            build_network(net, OBS_DIM, 2 * ACT_DIM, num_tasks, members=1), ACT_DIM
-        )
-
-    def twin_q() -> nn.Module:
-        return TwinQ(build_network(net, OBS_DIM + ACT_DIM, 1, num_tasks, members=2))
-
-    q_twin = count_parameters(_build(twin_q))
+    policy, twin_q = _build(lambda: build_actor_critic(net, net, OBS_DIM, ACT_DIM, num_tasks))
+    q_twin = count_parameters(twin_q)
     if q_twin % 2:
         raise AssertionError(f"{method}: the twin Q-function has an odd parameter count {q_twin}")
-    return {"policy": count_parameters(_build(policy)), "q": q_twin // 2}
+    return {"policy": count_parameters(policy), "q": q_twin // 2}
 
 
 def parameter_table(benchmark: str) -> list[dict]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 from softmod.methods import METHODS, default_total_steps
 
@@ -73,8 +74,8 @@ class Preset:
     total_steps: int
     source: str  # where the paper shows it, e.g. "Table 1", "Table 2", "Figure 6b"
 
-    def train_options(self) -> dict[str, object]:
-        """The ``TrainArgs`` field values this preset sets."""
+    def train_options(self) -> dict[str, Any]:
+        """The options this preset sets (names of :class:`softmod.resolve.TrainOptions`)."""
         return {
             "method": self.method,
             "benchmark": self.benchmark,

@@ -41,9 +41,10 @@ def _check_same_run(cfg: RunConfig, saved: dict[str, Any], path: Path) -> None:
 
 
 def _lookup(d: dict[str, Any], dotted: str) -> Any:
+    value: Any = d
     for part in dotted.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
-    return d
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _finished_at(run_dir: Path, step: int) -> bool:

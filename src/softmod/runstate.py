@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
-from torch import nn
 
 from softmod.config import RunConfig
+from softmod.nets.protocol import TaskNetwork
 from softmod.sac.agent import MultiTaskSAC
 from softmod.validation import ConfigError
 
@@ -33,7 +33,7 @@ RESUMABLE_CHANGES = (
 
 def capture_rng() -> dict[str, Any]:
     """The global RNG states: Python, NumPy (legacy global), PyTorch CPU and CUDA."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple, np.random.get_state())  # the legacy tuple (the default)
     return {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
@@ -54,13 +54,14 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def _routed(agent: MultiTaskSAC) -> dict[str, nn.Module]:
-    """Modules holding sampled routes outside their state_dict (Hard Routing's ``_routes``)."""
-    return {name: m for name, m in agent.named_modules() if hasattr(m, "_routes")}
+def _task_networks(agent: MultiTaskSAC) -> dict[str, TaskNetwork]:
+    """Every task network of the agent by module name (``policy.net``, ``q.net``, ...)."""
+    return {name: m for name, m in agent.named_modules() if isinstance(m, TaskNetwork)}
 
 
 def learner_state(agent: MultiTaskSAC) -> dict[str, Any]:
-    """Networks, target networks, temperatures, router buffers, optimisers, sampled routes."""
+    """Networks, target networks, temperatures, router buffers, optimisers, and each network's
+    extra state (:meth:`TaskNetwork.extra_state`: Hard Routing's sampled routes)."""
     return {
         "agent": agent.state_dict(),
         "dims": torch.tensor([agent.obs_dim, agent.act_dim, agent.num_tasks]),
@@ -69,7 +70,9 @@ def learner_state(agent: MultiTaskSAC) -> dict[str, Any]:
             "q": agent.q_opt.state_dict(),
             "alpha": agent.alpha_opt.state_dict(),
         },
-        "routes": {name: m._routes.value.cpu() for name, m in _routed(agent).items()},
+        "net_state": {
+            name: extra for name, m in _task_networks(agent).items() if (extra := m.extra_state())
+        },
     }
 
 
@@ -79,8 +82,11 @@ def load_learner_state(agent: MultiTaskSAC, state: dict[str, Any]) -> None:
     agent.policy_opt.load_state_dict(state["optim"]["policy"])
     agent.q_opt.load_state_dict(state["optim"]["q"])
     agent.alpha_opt.load_state_dict(state["optim"]["alpha"])
-    for name, m in _routed(agent).items():
-        m._routes.value = state["routes"][name].to(m.router_logits.device)
+    extra = state.get("net_state")
+    if extra is None:  # checkpoints before the network protocol: Hard Routing's routes only
+        extra = {name: {"routes": t} for name, t in state.get("routes", {}).items()}
+    for name, m in _task_networks(agent).items():
+        m.load_extra_state(extra.get(name, {}))
 
 
 def first_nonfinite_parameter(agent: MultiTaskSAC) -> str | None:
@@ -122,13 +128,16 @@ def resumed_config(saved: RunConfig, changes: dict[str, Any]) -> RunConfig:
     :data:`RESUMABLE_CHANGES` that changes the run is a ConfigError."""
     unknown = [k for k in changes if not hasattr(saved, k)]
     new = dataclasses.replace(saved, **{k: v for k, v in changes.items() if k not in unknown})
+    from softmod.config import to_dict
+    from softmod.resolve import config_flag
+
     for key in unknown + incompatible_fields(saved, new):
-        top = key.split(".")[0]
-        flag = "--" + top.replace("_", "-")
-        allowed = ", ".join("--" + k.replace("_", "-") for k in RESUMABLE_CHANGES)
+        mine = changes.get(key) if key in unknown else _flat(to_dict(new)).get(key)
+        theirs = _flat(to_dict(saved)).get(key)
+        allowed = ", ".join(config_flag(k) for k in RESUMABLE_CHANGES)
         raise ConfigError(
-            f"--resume: {flag} {_show(changes.get(top))} is incompatible with the run's "
-            f"{_show(getattr(saved, top, None))}; a resumed run may only change {allowed}"
+            f"--resume: {config_flag(key)} {_show(mine)} is incompatible with the run's "
+            f"{_show(theirs)}; a resumed run may only change {allowed}"
         )
     return new
 

@@ -24,10 +24,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_type_hints
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from softmod.config import RunConfig
 
 RAY_HINT = 'softmod sweep needs Ray: pip install -e ".[ray]"  (or: pip install "ray>=2.9")'
 
@@ -46,6 +48,7 @@ class Trial:
 
     name: str
     args: tuple[str, ...]
+    config: RunConfig | None = field(default=None, compare=False)  # the resolved run config
 
 
 @dataclass
@@ -136,32 +139,22 @@ def _convert(key: str, value: str, hint: object) -> object:
     return Path(value) if "Path" in text else value
 
 
-def check_trial(options: dict[str, str]) -> None:
-    """Build the run config a trial's options describe and validate it (nothing is built)."""
-    from typing import get_type_hints
+def check_trial(options: dict[str, str]) -> RunConfig:
+    """The validated run config a trial's options describe (nothing is built)."""
+    from softmod.resolve import TrainOptions, option_names, resolve_config
+    from softmod.validation import ConfigError
 
-    from softmod.cli import TrainArgs
-    from softmod.validation import ConfigError, validate_config
-
-    hints = get_type_hints(TrainArgs)
+    hints = get_type_hints(TrainOptions)
     kwargs: dict[str, object] = {}
-    if "preset" in options:  # the preset's values first; the sweep's overrides win
-        from softmod.presets import get_preset
-
-        try:
-            kwargs.update(get_preset(options["preset"]).train_options())
-        except ValueError as err:
-            raise SweepError(str(err)) from None
     for key, value in options.items():
         name = key.replace("-", "_")
         if name not in hints:
-            allowed = ", ".join(sorted(k.replace("_", "-") for k in hints))
+            allowed = ", ".join(sorted(k.replace("_", "-") for k in option_names()))
             raise SweepError(f"--set {key}: not a softmod train option; allowed: {allowed}")
         kwargs[name] = _convert(key, value, hints[name])
-    try:
-        args = TrainArgs(**kwargs)  # type: ignore[arg-type]
-        validate_config(args.to_config())
-    except (ConfigError, ValueError) as err:
+    try:  # a preset's values first; the sweep's overrides win
+        return resolve_config(kwargs)
+    except ConfigError as err:
         raise SweepError(f"{' '.join(f'{k}={v}' for k, v in options.items())}: {err}") from None
 
 
@@ -191,13 +184,36 @@ def build_trials(spec: SweepSpec) -> list[Trial]:
     for base, opts in grid:
         for seed in spec.seeds:
             options = {**opts, "seed": str(seed), **overrides}
-            check_trial(options)
+            cfg = check_trial(options)
             args = tuple(x for k, v in options.items() for x in (f"--{k}", v))
-            trials.append(Trial(f"{base}-s{seed}", args))
+            trials.append(Trial(f"{base}-s{seed}", args, cfg))
     names = [t.name for t in trials]
     if len(set(names)) != len(names):
         raise SweepError("the grid names the same trial twice (a method listed twice?)")
     return trials
+
+
+def check_existing_trials(sweep_dir: Path, trials: list[Trial]) -> None:
+    """A trial whose directory already holds a run (finished or resumable) must be that run: its
+    config.json may differ from the trial's config only where a resumed run may change
+    (:func:`softmod.runstate.incompatible_fields`); else a SweepError names the fields."""
+    from softmod.config import load_config
+    from softmod.runstate import incompatible_fields
+
+    for t in trials:
+        run_dir = Path(sweep_dir) / t.name
+        if t.config is None or trial_status(run_dir) not in ("done", "resumable"):
+            continue
+        try:
+            saved = load_config(run_dir / "config.json")
+        except Exception:  # unreadable: the trial's own --resume reports it
+            continue
+        diff = incompatible_fields(saved, t.config)
+        if diff:
+            raise SweepError(
+                f"trial {t.name}: {run_dir} holds a run with other options ({', '.join(diff)} "
+                f"differ); use another --sweep-dir or remove {run_dir}"
+            )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -229,7 +245,9 @@ def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
     root = Path(sweep_dir)
     run_dir = root / trial.name
     book = root / "trials" / f"{trial.name}.json"
-    record = json.loads(book.read_text()) if book.exists() else {"args": list(trial.args)}
+    record: dict[str, Any] = (
+        json.loads(book.read_text()) if book.exists() else {"args": list(trial.args)}
+    )
     attempts = record.setdefault("attempts", [])
     status = trial_status(run_dir)
     if status == "done":
@@ -243,7 +261,12 @@ def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
             shutil.move(run_dir, run_dir.with_name(f"{trial.name}.aborted-{int(time.time())}"))
         cmd = ["train", "--threads", str(threads), *trial.args, "--run-dir", str(run_dir)]
     cmd = [sys.executable, "-m", "softmod", *cmd, "--no-progress"]
-    attempt = {"start": time.time(), "resumed_from": resumed_from, "pid": None, "exit": None}
+    attempt: dict[str, Any] = {
+        "start": time.time(),
+        "resumed_from": resumed_from,
+        "pid": None,
+        "exit": None,
+    }
     attempts.append(attempt)
     book.parent.mkdir(parents=True, exist_ok=True)
     with (root / "trials" / f"{trial.name}.log").open("a") as log:
@@ -257,8 +280,8 @@ def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
     attempt["exit"] = code
     book.write_text(json.dumps(record, indent=2) + "\n")
     if code != 0:
-        log = f"trials/{trial.name}.log"
-        raise TrialFailed(f"trial {trial.name} exited with code {code} (see {log})")
+        log_name = f"trials/{trial.name}.log"
+        raise TrialFailed(f"trial {trial.name} exited with code {code} (see {log_name})")
     return {"trial": trial.name, "status": "done", "attempts": len(attempts)}
 
 
@@ -290,6 +313,7 @@ def run_sweep(
     if max_retries < 0:
         raise SweepError(f"--max-retries must be >= 0, got {max_retries}")
     trials = build_trials(spec)  # every option checked before Ray starts
+    check_existing_trials(sweep_dir, trials)
     try:
         import ray
     except ImportError:

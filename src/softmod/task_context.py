@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softmod.config import CARENetConfig, RunConfig
+from softmod.config import CARENetConfig, NetworkConfig, RunConfig
 from softmod.validation import ConfigError
 
 _VERSION = re.compile(r"-v\d+$")
@@ -104,7 +104,8 @@ def with_task_context(cfg: RunConfig, path: Path) -> RunConfig:
     context = load_task_context(path, tasks)
     values = tuple(float(v) for v in context.reshape(-1))
 
-    def put(net: CARENetConfig) -> CARENetConfig:
+    def put(net: NetworkConfig) -> CARENetConfig:
+        assert isinstance(net, CARENetConfig)  # checked above
         return dataclasses.replace(net, context_size=context.shape[1], context=values)
 
     return dataclasses.replace(cfg, policy_net=put(cfg.policy_net), q_net=put(cfg.q_net))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -54,6 +54,9 @@ from softmod.training_support import (
     SkippedUpdate,
     stop_requests,
 )
+
+if TYPE_CHECKING:
+    from softmod.envs.subproc import SubprocMultiTaskEnv
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1  # environment RNG streams (fixed goals are shared by both)
 MAX_CONSECUTIVE_SKIPS = 100  # on_nonfinite="skip": give up after this many bad updates in a row
@@ -201,10 +204,11 @@ class Trainer:
             obs_t = torch.as_tensor(loop.obs, device=self.device)
             action = self.agent.policy.act(obs_t, self.task_ids, deterministic=False).cpu().numpy()
         if self.overlap:  # the workers step while the update runs; it samples the replay as it was
-            env.step_async(action)  # before this vector step's transitions (stated in the README)
+            workers_env = cast("SubprocMultiTaskEnv", env)  # the overlap needs worker processes
+            workers_env.step_async(action)  # before this vector step's transitions (README)
             if replay.min_size() >= self.cfg.sac.warmup_per_task:
                 self._update()
-            res = env.step_wait()
+            res = workers_env.step_wait()
         else:
             res = env.step(action)
         # store the REAL next observation (final_obs), not the auto-reset one; a time-limit

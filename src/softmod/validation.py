@@ -10,14 +10,20 @@ import dataclasses
 import os
 import tempfile
 from pathlib import Path
+from typing import get_args
 
 from softmod.config import (
     MAX_HORIZON,
+    BenchmarkName,
+    GoalSetting,
     HardRoutingNetConfig,
     MixExpertNetConfig,
     NetworkConfig,
+    NonFinitePolicy,
+    RewardVersion,
     RunConfig,
     SoftModularNetConfig,
+    network_types,
 )
 from softmod.envs import task_names
 
@@ -70,12 +76,14 @@ def check_output_path(path: Path, flag: str, kind: str = "file") -> None:
 def validate_config(cfg: RunConfig) -> list[str]:
     """Validate every option; returns the selected task names (so no env is built to learn them)."""
     e, s = cfg.env, cfg.sac
-    if e.benchmark not in ("toy", "mt1", "mt10", "mt50"):
-        raise ConfigError(f"unknown benchmark {e.benchmark!r}; allowed: toy, mt1, mt10, mt50")
-    if e.goals not in ("fixed", "conditioned"):
-        raise ConfigError(f"unknown goals setting {e.goals!r}; allowed: fixed, conditioned")
-    if e.reward_version not in ("v1", "v2"):
-        raise ConfigError(f"unknown reward version {e.reward_version!r}; allowed: v1, v2")
+    choices: list[tuple[str, str, tuple[str, ...]]] = [  # the config's Literal types (one place)
+        ("benchmark", e.benchmark, get_args(BenchmarkName)),
+        ("goals setting", e.goals, get_args(GoalSetting)),
+        ("reward version", e.reward_version, get_args(RewardVersion)),
+    ]
+    for what, choice, options in choices:
+        if choice not in options:
+            raise ConfigError(f"unknown {what} {choice!r}; allowed: {', '.join(options)}")
     if not 1 <= e.horizon <= MAX_HORIZON:
         raise ConfigError(f"--horizon {e.horizon} is out of range; allowed: 1..{MAX_HORIZON}")
     if e.task is not None and e.benchmark != "mt1":
@@ -116,13 +124,13 @@ def validate_config(cfg: RunConfig) -> list[str]:
             f"--buffer-per-task {s.buffer_per_task} is smaller than the warm-up "
             f"({s.warmup_per_task}) or the batch per task ({s.batch_per_task}); allowed: >= {need}"
         )
-    for name, value in [
+    for name, rate in [
         ("--lr-policy", s.lr_policy),
         ("--lr-q", s.lr_q),
         ("--lr-alpha", s.lr_alpha),
     ]:
-        if not value > 0:
-            raise ConfigError(f"{name} must be positive, got {value}")
+        if not rate > 0:
+            raise ConfigError(f"{name} must be positive, got {rate}")
     if not 0 < s.gamma <= 1:
         raise ConfigError(f"--gamma must be in (0, 1], got {s.gamma}")
     if not 0 < s.tau <= 1:
@@ -139,8 +147,9 @@ def validate_config(cfg: RunConfig) -> list[str]:
         raise ConfigError(
             f"unknown --precision {cfg.precision!r}; allowed: {', '.join(PRECISIONS)}"
         )
-    if cfg.on_nonfinite not in ("stop", "skip"):
-        raise ConfigError(f"unknown --on-nonfinite {cfg.on_nonfinite!r}; allowed: stop, skip")
+    if cfg.on_nonfinite not in get_args(NonFinitePolicy):
+        policies = ", ".join(get_args(NonFinitePolicy))
+        raise ConfigError(f"unknown --on-nonfinite {cfg.on_nonfinite!r}; allowed: {policies}")
     from softmod.methods import METHODS
 
     if cfg.method not in METHODS:
@@ -157,6 +166,11 @@ def validate_config(cfg: RunConfig) -> list[str]:
 def validate_network(net: NetworkConfig, which: str) -> None:
     """Layer and module counts and widths of a network config."""
     kind = type(net).__name__
+    if network_types().get(kind) is not type(net):  # a config left out of the union
+        allowed = ", ".join(network_types())
+        raise ConfigError(
+            f"{which} network config {kind} is not a NetworkConfig; allowed: {allowed}"
+        )
     if isinstance(net, SoftModularNetConfig) and net.layers < 2:
         raise ConfigError(f"soft modularization needs L >= 2 module layers, got L={net.layers}")
     if isinstance(net, SoftModularNetConfig | HardRoutingNetConfig) and net.modules < 1:

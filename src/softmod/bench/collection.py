@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
-from softmod.config import EnvConfig
+from softmod.config import BenchmarkName, EnvConfig
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -60,7 +61,8 @@ def softmod_rate(
     from softmod.envs import make_env
 
     t0 = time.perf_counter()
-    env = make_env(EnvConfig(benchmark=benchmark, horizon=horizon, workers=workers), seed=0)
+    env_cfg = EnvConfig(benchmark=cast(BenchmarkName, benchmark), horizon=horizon, workers=workers)
+    env = make_env(env_cfg, seed=0)
     build = time.perf_counter() - t0
     try:
         env.reset()
@@ -87,7 +89,7 @@ def gymnasium_async_rate(benchmark: str, steps: int, horizon: int = 150) -> dict
     build = time.perf_counter() - t0
     try:
         env.reset(seed=0)
-        n, act_dim = env.num_envs, env.single_action_space.shape[0]
+        n, act_dim = env.num_envs, env.single_action_space.shape[0]  # type: ignore[index]
         pids = [p.pid for p in getattr(env, "processes", [])]
         rate = _rate(lambda a: env.step(a), n, act_dim, steps, pids)
     finally:
@@ -111,7 +113,8 @@ def measure_task_costs(benchmark: str = "mt50", steps: int = 200) -> dict[str, f
     """Microseconds per step of each task's env, random actions (regenerates the cost table)."""
     from softmod.envs.metaworld_env import MetaWorldMultiTaskEnv
 
-    env = MetaWorldMultiTaskEnv(EnvConfig(benchmark=benchmark, horizon=500), seed=0)
+    env_cfg = EnvConfig(benchmark=cast(BenchmarkName, benchmark), horizon=500)
+    env = MetaWorldMultiTaskEnv(env_cfg, seed=0)
     rng = np.random.default_rng(0)
     out = {}
     for name, e in zip(env.task_names, env.envs, strict=True):

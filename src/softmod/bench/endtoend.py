@@ -9,14 +9,18 @@ Reports environment steps per second and the share of wall time spent outside
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 
 from softmod.bench.updates import make_agent
 from softmod.buffer import MultiTaskReplay
-from softmod.config import EnvConfig
+from softmod.config import BenchmarkName, EnvConfig
 from softmod.envs import make_env
+
+if TYPE_CHECKING:
+    from softmod.envs.subproc import SubprocMultiTaskEnv
 
 
 def bench_training(
@@ -31,7 +35,7 @@ def bench_training(
 ) -> dict[str, float]:
     """Run ``iterations`` training iterations (one vector step + one update each) and time them."""
     device = torch.device("cpu")
-    env = make_env(EnvConfig(benchmark=benchmark, workers=workers), seed=0)
+    env = make_env(EnvConfig(benchmark=cast(BenchmarkName, benchmark), workers=workers), seed=0)
     try:
         n = env.num_envs
         agent = make_agent(method, env.num_tasks, device, precision)
@@ -51,11 +55,12 @@ def bench_training(
         for _ in range(iterations):
             action = agent.policy.act(torch.as_tensor(obs), task_ids, deterministic=False).numpy()
             if overlap:
-                env.step_async(action)
+                workers_env = cast("SubprocMultiTaskEnv", env)  # overlap needs workers
+                workers_env.step_async(action)
                 t0 = time.perf_counter()
                 agent.update(replay.sample(batch_size))
                 in_update += time.perf_counter() - t0
-                res = env.step_wait()
+                res = workers_env.step_wait()
             else:
                 res = env.step(action)
             replay.add(res.task_ids, obs, action, res.reward, res.final_obs, res.terminated)

@@ -37,7 +37,7 @@ def jax_available() -> bool:
 
 
 def _linear(rng: np.random.Generator, i: int, o: int, output: bool = False) -> Params:
-    bound = 3e-3 if output else 1.0 / np.sqrt(o)  # authors' init, as softmod.nets.base
+    bound = 3e-3 if output else 1.0 / np.sqrt(o)  # authors' init, as softmod.nets.layers
     w = rng.uniform(-bound, bound, (i, o)).astype(np.float32)
     b = rng.uniform(-bound, bound, (o,)) if output else np.full((o,), 0.1)
     return {"w": w, "b": b.astype(np.float32)}

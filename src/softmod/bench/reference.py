@@ -9,6 +9,8 @@ structure (same function as :class:`softmod.nets.soft_modules.SoftModularNet`, c
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -61,10 +63,11 @@ class ReferenceSoftModularNet(nn.Module):
         cond = self.gating_weight_cond_last(torch.cat(flatten_weights, dim=-1))
         last_weight = F.softmax(self.gating_weight_last(F.relu(cond * emb)), dim=-1)
 
-        module_outputs = torch.stack([m(F.relu(out)) for m in self.layer_modules[0]], dim=-2)
+        layers = [cast(nn.ModuleList, layer) for layer in self.layer_modules]
+        module_outputs = torch.stack([m(F.relu(out)) for m in layers[0]], dim=-2)
         for i in range(self.L - 1):
             new_outputs = []
-            for j, module in enumerate(self.layer_modules[i + 1]):
+            for j, module in enumerate(layers[i + 1]):
                 module_input = (module_outputs * weights[i][..., j, :].unsqueeze(-1)).sum(dim=-2)
                 new_outputs.append(module(F.relu(module_input)))
             module_outputs = torch.stack(new_outputs, dim=-2)
@@ -72,17 +75,17 @@ class ReferenceSoftModularNet(nn.Module):
         return self.last(F.relu(out))
 
 
-def _copy(dst: nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
+def _copy(dst: Any, weight: torch.Tensor, bias: torch.Tensor) -> None:
     with torch.no_grad():
         dst.weight.copy_(weight.T)
         dst.bias.copy_(bias.reshape(-1))
 
 
-def load_from_softmod(ref: ReferenceSoftModularNet, net: nn.Module, member: int = 0) -> None:
+def load_from_softmod(ref: Any, net: Any, member: int = 0) -> None:
     """Copy member ``member`` of a :class:`~softmod.nets.soft_modules.SoftModularNet` to ``ref``."""
     e = member
 
-    def lin(dst: nn.Linear, src: nn.Module) -> None:
+    def lin(dst: Any, src: Any) -> None:
         _copy(dst, src.weight[e], src.bias[e])
 
     lin(ref.base[0], net.enc1)

@@ -123,12 +123,12 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
                 "of 24 GiB"
             )
         console.print(line)
-    for b in ("mt10", "mt50"):
-        if f"{b}_collection_ratio" in s:
-            r = s[f"{b}_collection_ratio"]
+    for bm in ("mt10", "mt50"):
+        if f"{bm}_collection_ratio" in s:
+            r = s[f"{bm}_collection_ratio"]
             console.print(
-                f"{b} collection vs gymnasium async: {r:.2f}x env-steps/s (target >= 1.4x: "
-                f"{_met(r >= 1.4)}); {s[f'{b}_collection_ratio_cpu']:.2f}x per CPU second"
+                f"{bm} collection vs gymnasium async: {r:.2f}x env-steps/s (target >= 1.4x: "
+                f"{_met(r >= 1.4)}); {s[f'{bm}_collection_ratio_cpu']:.2f}x per CPU second"
             )
     if "mt10_soft_shallow_matmul_fraction" in s:
         console.print(
@@ -175,16 +175,17 @@ def markdown(res: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     coll = res.get("collection", {})
-    for b in ("mt10", "mt50"):
-        ours = next((v for k, v in coll.items() if k.startswith(f"{b} softmod") and
+    for bm in ("mt10", "mt50"):
+        ours = next((v for k, v in coll.items() if k.startswith(f"{bm} softmod") and
                      "workers" in k), None)  # fmt: skip
-        ref = coll.get(f"{b} gymnasium async")
+        ref = coll.get(f"{bm} gymnasium async")
         if ours and ref:
             rows.append(
-                f"| {b.upper()} collection, env-steps/s (per CPU-s) | {ours['env_steps_per_s']:.0f}"
-                f" ({ours['env_steps_per_cpu_s']:.0f}) | {ref['env_steps_per_s']:.0f} "
+                f"| {bm.upper()} collection, env-steps/s (per CPU-s) | "
+                f"{ours['env_steps_per_s']:.0f} ({ours['env_steps_per_cpu_s']:.0f}) | "
+                f"{ref['env_steps_per_s']:.0f} "
                 f"({ref['env_steps_per_cpu_s']:.0f}) gymnasium async | "
-                f"{s[f'{b}_collection_ratio']:.2f}x ({s[f'{b}_collection_ratio_cpu']:.2f}x) |"
+                f"{s[f'{bm}_collection_ratio']:.2f}x ({s[f'{bm}_collection_ratio_cpu']:.2f}x) |"
             )
     for name, a, b in update_rows(res):
         for v, peak in ((a, s.get("matmul_gflops")), (b, s.get("matmul_gflops_bf16"))):

@@ -65,14 +65,14 @@ class MultiTaskVecEnv(abc.ABC):
     def step(self, actions: np.ndarray) -> StepResult:
         """Apply actions (N, act_dim) in [-1, 1]; environments at the horizon reset themselves."""
 
-    def get_state(self) -> dict[str, Any]:
+    def get_state(self) -> Any:
         """Everything needed to continue exactly where the envs are: every RNG state and the
         running episodes. Values are tensors, numbers, strings, None, or lists / tuples / dicts of
         them (a checkpoint loads them with ``torch.load(weights_only=True)``; no NumPy arrays).
         A worker-process env whose worker died raises :class:`EnvWorkerError`."""
         raise NotImplementedError(f"{type(self).__name__} does not implement get_state()")
 
-    def set_state(self, state: dict[str, Any]) -> None:
+    def set_state(self, state: Any) -> None:
         """Restore a :meth:`get_state` result (the env was built with the same config and seed);
         the next :meth:`step` continues the saved episodes. Do not call :meth:`reset` after it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement set_state()")

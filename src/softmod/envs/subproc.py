@@ -189,6 +189,7 @@ def _worker_main(
         # the block was created (and registered with the resource tracker) before this process
         # started, so attaching here neither leaks nor unlinks it at exit
         shm = SharedMemory(name=shm_name)
+        assert shm.buf is not None  # attached: open until this worker exits
         views = _views(shm.buf, n, OBS_DIM, ACT_DIM)
         conn.send(("ok", None))
         while True:
@@ -274,13 +275,14 @@ class SubprocMultiTaskEnv(MultiTaskVecEnv):
         self.obs_dim, self.act_dim = OBS_DIM, ACT_DIM
         _, size = _layout(n, OBS_DIM, ACT_DIM)
         self._shm: SharedMemory | None = SharedMemory(create=True, size=size)
+        assert self._shm.buf is not None  # just created
         self._v = _views(self._shm.buf, n, OBS_DIM, ACT_DIM)
         for v in self._v.values():
             v.fill(0)
         try:
             for i, indices in enumerate(self.assignment):
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(
+                proc = ctx.Process(  # type: ignore[attr-defined]  # typeshed: BaseContext
                     target=_worker_main,
                     args=(child, self._shm.name, n, cfg, seed, stream, indices),
                     name=f"softmod-env-{i}",

@@ -108,5 +108,5 @@ class ToyMultiTaskEnv(MultiTaskVecEnv):
             success=success,
             final_obs=final_obs,
             task_ids=self.task_ids,
-            fault=fault if fault.any() else None,
+            fault=np.asarray(fault) if fault.any() else None,
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from softmod.nets.protocol import TaskNetwork
 from softmod.precision import autocast
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ class TanhGaussianPolicy(nn.Module):
     """π(a | s, t): a task network outputs ``2|A|`` (mean, log-std); actions are ``tanh`` of a
     reparameterised Normal sample, with the log-prob correction ``-log(1 - a² + 1e-6)``."""
 
-    def __init__(self, net: nn.Module, act_dim: int, precision: str = "fp32") -> None:
+    def __init__(self, net: TaskNetwork, act_dim: int, precision: str = "fp32") -> None:
         super().__init__()
         self.net = net
         self.act_dim = act_dim
@@ -58,19 +58,15 @@ class TanhGaussianPolicy(nn.Module):
 
     @torch.no_grad()
     def routing(self, obs: torch.Tensor, task: torch.Tensor) -> RoutingProbs:
-        """The policy network's routing probabilities for a batch (soft-modular networks only)."""
-        if "return_routing" not in inspect.signature(self.net.forward).parameters:
-            raise TypeError(
-                f"{type(self.net).__name__} has no routing network: routing probabilities exist "
-                "only for soft-modular networks (methods soft-*)"
-            )
-        return self.net(obs, task, return_routing=True)[1]
+        """The policy network's routing probabilities for a batch (networks with
+        ``has_routing``, the soft-modular ones; a TypeError otherwise)."""
+        return self.net.routing(obs, task)
 
 
 class TwinQ(nn.Module):
     """Q1 and Q2 as ONE network with 2 stacked members: ``(obs, act, task) -> (2, B)``."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: TaskNetwork) -> None:
         super().__init__()
         self.net = net
 

@@ -46,22 +46,29 @@ Departures from the paper and the reference code (each marked ``# departure (k)`
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import cast
 
 import torch
 from torch import nn
 
 from softmod.config import CARENetConfig
-from softmod.nets.experts import ExpertLinear, MemberLinear, xavier_
+from softmod.nets.layers import ExpertLinear, StackedLinear, xavier_
+from softmod.nets.protocol import TaskNetwork
 
 
 def _mlp(members: int, dims: tuple[int, ...], output: bool = False) -> nn.ModuleList:
     """``Linear`` layers through ``dims`` for ``members`` copies (ReLU between them, applied by
     :func:`_run`); the last one is an output layer when ``output``."""
     n = len(dims) - 1
-    return nn.ModuleList(
-        MemberLinear(members, a, b, output=output and i == n - 1)
+    layers = nn.ModuleList(
+        StackedLinear(members, a, b, output=output and i == n - 1)
         for i, (a, b) in enumerate(pairwise(dims))
     )
+    with torch.no_grad():  # the reference's weight_init: Xavier-uniform weights, zero biases
+        for layer in cast("list[StackedLinear]", list(layers)):
+            xavier_(layer.weight)
+            layer.bias.zero_()
+    return layers
 
 
 def _run(layers: nn.ModuleList, x: torch.Tensor, relu_last: bool = False) -> torch.Tensor:
@@ -72,9 +79,15 @@ def _run(layers: nn.ModuleList, x: torch.Tensor, relu_last: bool = False) -> tor
     return x
 
 
-class CARENet(nn.Module):
+class CARENet(TaskNetwork):
     """``(x, task) -> (E, B, out)`` for ``members`` stacked copies (policy 1, twin Q 2);
-    ``return_attention=True`` also returns the attention ``(E, B, k)`` of each row."""
+    :meth:`row_attention` gives the attention ``(E, B, k)`` of each row."""
+
+    graph_safe = True
+    task_specific = ("embedding",)  # the learned task embedding's rows (none with a context file)
+    context: torch.Tensor | None
+    project: nn.ModuleList | None
+    embedding: nn.Parameter | None
 
     def __init__(
         self,
@@ -111,7 +124,7 @@ class CARENet(nn.Module):
         self.attention_mlp = _mlp(e, (d, d, d, k))
         # departure (2), (3): this network's own k encoders on its whole input
         self.encoders = nn.ModuleList([ExpertLinear(e, k, in_dim, he), ExpertLinear(e, k, he, d)])
-        for layer in self.encoders:
+        for layer in cast("list[ExpertLinear]", list(self.encoders)):
             xavier_(layer.weight)
         self.body = _mlp(e, (2 * d, *cfg.hidden, out_dim), output=True)
 
@@ -119,7 +132,9 @@ class CARENet(nn.Module):
         """``z_t`` for every task: ``(E, T, d)``."""
         if self.embedding is not None:
             emb = torch.relu(self.embedding)
-        else:  # ReLU(c_t) -> Linear -> ReLU -> Linear -> ReLU, as the reference's projection
+        else:
+            # ReLU(c_t) -> Linear -> ReLU -> Linear -> ReLU, as the reference's projection
+            assert self.project is not None and self.context is not None
             emb = _run(self.project, torch.relu(self.context), relu_last=True)
         return _run(self.task_trunk, emb)
 
@@ -128,9 +143,11 @@ class CARENet(nn.Module):
         logits = _run(self.attention_mlp, z).float()
         return torch.softmax(logits / self.cfg.temperature, dim=-1)
 
-    def forward(
-        self, x: torch.Tensor, task: torch.Tensor, return_attention: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def row_attention(self, task: torch.Tensor) -> torch.Tensor:
+        """The attention over the encoders of each row's task: ``(E, B, k)``."""
+        return self.attention(self.task_encoding())[:, task]
+
+    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """``x: (B, in)`` or ``(E, B, in)``, ``task: (B,)`` -> ``(E, B, out)``."""
         z_all = self.task_encoding()  # (E, T, d): once per task, then gathered per row
         att = self.attention(z_all)[:, task]  # (E, B, k)
@@ -138,4 +155,4 @@ class CARENet(nn.Module):
         enc = self.encoders[1](torch.relu(self.encoders[0](x)))  # (E, k, B, d)
         h = torch.einsum("ebk,ekbd->ebd", att.to(enc.dtype), enc)
         y = _run(self.body, torch.cat([h, z.to(h.dtype)], dim=-1))
-        return (y, att) if return_attention else y
+        return y

@@ -43,14 +43,16 @@ The paper leaves open most of the router's details; the choices made here:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import pairwise
+from typing import cast
 
 import torch
 from torch import nn
 
 from softmod.config import HardRoutingNetConfig
-from softmod.nets.base import StackedLinear
-from softmod.nets.single_task import GroupedLinear, TaskGroups, grouped_linear
+from softmod.nets.layers import GroupedLinear, StackedLinear, TaskGroups, grouped_linear
+from softmod.nets.protocol import TaskNetwork
 from softmod.precision import lowp
 
 
@@ -64,9 +66,21 @@ class _SharedRoutes:
         return self
 
 
-class HardRoutingNet(nn.Module):
+class HardRoutingNet(TaskNetwork):
     """``layers x modules`` module layers, exactly one module per layer per task; ``members``
-    stacked copies, each with its own router (see the module docstring for every choice)."""
+    stacked copies, each with its own router (see the module docstring for every choice).
+
+    Protocol (:mod:`softmod.nets.protocol`): routes are resampled in :meth:`before_update`, the
+    REINFORCE loss is :meth:`extra_loss`, the sampled routes are the checkpoint's
+    :meth:`extra_state`; the router logits ``(E, T, L, n)`` are task-specific. Not graph-safe
+    (grouping rows by task reads group sizes on the host)."""
+
+    task_specific = ("router_logits",)
+    has_extra_loss = True
+
+    baseline: torch.Tensor  # buffers (registered in __init__)
+    adv_sq: torch.Tensor
+    updates: torch.Tensor
 
     def __init__(
         self,
@@ -111,6 +125,18 @@ class HardRoutingNet(nn.Module):
         """Draw a new route per (member, task) and keep it until the next call (training mode)."""
         self._routes.value = self._sample()
 
+    def before_update(self) -> None:
+        """Protocol hook: a new route per (member, task) for this update (:meth:`resample`)."""
+        self.resample()
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """The sampled routes (held outside the ``state_dict``, shared with a deep copy)."""
+        return {"routes": self._routes.value.cpu()}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`extra_state`."""
+        self._routes.value = state["routes"].to(self.router_logits.device)
+
     def routes(self) -> torch.Tensor:
         """The route the forward pass uses now, ``(E, T, L)`` module indices: the sampled one in
         training mode, the argmax of the logits in eval mode."""
@@ -135,7 +161,7 @@ class HardRoutingNet(nn.Module):
         # cheap index_add, so only the chosen modules receive gradient
         member = torch.arange(self.members, device=routes.device)[:, None, None]
         flat = (member * self.num_modules + routes).flatten(0, 1)  # (E*T, L)
-        for layer_idx, layer in enumerate(self.module_layers):
+        for layer_idx, layer in enumerate(cast("Iterable[GroupedLinear]", self.module_layers)):
             idx = flat[:, layer_idx]
             w = lowp(layer.weight).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])
             b = lowp(layer.bias).flatten(0, 1).index_select(0, idx).unflatten(0, routes.shape[:2])

@@ -8,26 +8,28 @@ import math
 import torch
 from torch import nn
 
-from softmod.nets.base import StackedEmbedding, StackedLinear
+from softmod.config import MLPNetConfig
+from softmod.nets.layers import StackedEmbedding, StackedLinear
+from softmod.nets.protocol import TaskNetwork
 
 
-class TaskConditionedMLP(nn.Module):
+class TaskConditionedMLP(TaskNetwork):
     """MLP over ``[x, onehot(task)]`` with ``members`` stacked copies.
 
     The first layer is computed as ``x W_x + W_t[task] + b``, mathematically the same as a Linear on
     the concatenation (the one-hot's columns of the weight are a lookup table), without building the
-    one-hot. Its task rows are initialised with the same fan bound as the state rows.
+    one-hot. Its task rows are initialised with the same fan bound as the state rows; they are the
+    only task-specific parameters.
     """
 
+    graph_safe = True
+    task_specific = ("task_rows",)
+
     def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        num_tasks: int,
-        hidden: tuple[int, ...] = (400, 400, 400),
-        members: int = 1,
+        self, cfg: MLPNetConfig, in_dim: int, out_dim: int, num_tasks: int, members: int = 1
     ) -> None:
         super().__init__()
+        hidden = cfg.hidden
         if len(hidden) < 1:
             raise ValueError("an MLP needs at least one hidden layer")
         self.num_tasks = num_tasks

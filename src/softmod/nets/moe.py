@@ -14,21 +14,26 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from softmod.config import MixExpertNetConfig
+from softmod.config import MixExpertNetConfig, MLPNetConfig
+from softmod.nets.layers import GroupedLinear
 from softmod.nets.mlp import TaskConditionedMLP
-from softmod.nets.single_task import GroupedLinear
+from softmod.nets.protocol import TaskNetwork
 from softmod.precision import fp32_einsum, lowp
 
 
-class MixExpertNet(nn.Module):
+class MixExpertNet(TaskNetwork):
     """``y = sum_k softmax(gate(s, z))_k * expert_k(s, z)``, with ``members`` stacked copies.
 
     Each expert is the MT-SAC MLP (:class:`~softmod.nets.mlp.TaskConditionedMLP`: ``cfg.hidden``,
     first layer ``x W_x + W_t[task] + b``). The ``E x K`` experts are stacked on an expert axis,
     weights ``(E, K, in, out)``, so all experts of all copies run in one batched product per layer
     (and every parameter keeps the member axis first, as the per-critic gradient clip expects). The
-    gate is a TaskConditionedMLP with ``E`` members and K outputs.
+    gate is a TaskConditionedMLP with ``E`` members and K outputs. Task-specific parameters: the
+    experts' and the gate's one-hot rows.
     """
+
+    graph_safe = True
+    task_specific = ("task_rows", "gate.task_rows")
 
     def __init__(
         self,
@@ -52,7 +57,7 @@ class MixExpertNet(nn.Module):
         )
         self.hidden = nn.ModuleList(GroupedLinear(e, k, a, b) for a, b in pairwise(hidden))
         self.out = GroupedLinear(e, k, hidden[-1], out_dim, output=True)
-        self.gate = TaskConditionedMLP(in_dim, k, num_tasks, cfg.gate_hidden, members)
+        self.gate = TaskConditionedMLP(MLPNetConfig(cfg.gate_hidden), in_dim, k, num_tasks, e)
 
     def gates(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """Softmax weights over the experts for each row: ``(E, B, K)``, summing to 1."""
@@ -68,7 +73,7 @@ class MixExpertNet(nn.Module):
             h = torch.relu(layer(h))
         return self.out(h)
 
-    def forward(
+    def forward(  # type: ignore[override]  # the protocol's call, plus an optional extra output
         self, x: torch.Tensor, task: torch.Tensor, return_gates: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``x: (B, in)`` or ``(E, B, in)``, ``task: (B,)`` -> ``(E, B, out)``; with

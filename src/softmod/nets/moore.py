@@ -36,12 +36,14 @@ from __future__ import annotations
 import contextlib
 import math
 from itertools import pairwise
+from typing import cast
 
 import torch
 from torch import nn
 
 from softmod.config import MOORENetConfig
-from softmod.nets.experts import ExpertLinear, torch_default_bias_, xavier_
+from softmod.nets.layers import ExpertLinear, torch_default_bias_, xavier_
+from softmod.nets.protocol import TaskNetwork
 from softmod.precision import bf16_active
 
 RELU_GAIN = math.sqrt(2.0)  # nn.init.calculate_gain("relu")
@@ -69,13 +71,16 @@ def gram_schmidt(a: torch.Tensor) -> torch.Tensor:
     return q.transpose(-1, -2).to(dtype)
 
 
-class MOORENet(nn.Module):
+class MOORENet(TaskNetwork):
     """``(x, task) -> (E, B, out)`` for ``members`` stacked copies (policy 1, twin Q 2).
 
     Parameters (every one with the member axis first): the experts' layers ``(E, k, in, out)``,
     the task-weight table ``task_weights (E, T, k)`` (the reference's ``Linear(T, k, bias=False)``
     weight, transposed), the heads ``(E, T, d, out)`` and ``(E, T, out)``.
     """
+
+    graph_safe = True  # Cholesky through cholesky_ex: no host sync
+    task_specific = ("task_weights", "head_weight", "head_bias")
 
     def __init__(
         self,
@@ -93,7 +98,7 @@ class MOORENet(nn.Module):
         e, k, dims = members, cfg.experts, (in_dim, *cfg.hidden)
         self.members, self.num_experts, self.num_tasks, self.out_dim = e, k, num_tasks, out_dim
         self.layers = nn.ModuleList(ExpertLinear(e, k, a, b) for a, b in pairwise(dims))
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(cast("list[ExpertLinear]", list(self.layers))):
             last = i == len(self.layers) - 1  # "--activation Linear": the last layer is linear
             xavier_(layer.weight, 1.0 if last else RELU_GAIN)
             torch_default_bias_(layer.bias, layer.in_features)

@@ -9,19 +9,22 @@ import torch
 from torch import nn
 
 from softmod.config import MultiHeadNetConfig
-from softmod.nets.base import StackedEmbedding, StackedLinear
-from softmod.nets.single_task import GroupedLinear, TaskGroups
+from softmod.nets.layers import GroupedLinear, StackedEmbedding, StackedLinear, TaskGroups
+from softmod.nets.protocol import TaskNetwork
 
 
-class MultiHeadMLP(nn.Module):
+class MultiHeadMLP(TaskNetwork):
     """Shared trunk (``cfg.hidden``, one-hot concatenated to the state) and T output heads.
 
     The trunk is the MT-SAC MLP without its output layer; its first layer is ``x W_x + W_t[task] +
     b``, equal to a Linear on the concatenation (see :class:`~softmod.nets.mlp.TaskConditionedMLP`).
     Head t is ``Linear(hidden[-1], out)``; the heads are stacked as ``(E, T, hidden[-1], out)`` and
     applied to the rows grouped by task in one batched product, so a row only ever touches its own
-    task's head. Heads are output layers (uniform in ±3e-3).
+    task's head. Heads are output layers (uniform in ±3e-3). Task-specific parameters: the heads
+    and the one-hot rows. Not graph-safe: grouping rows by task reads group sizes on the host.
     """
+
+    task_specific = ("task_rows", "heads")
 
     def __init__(
         self,

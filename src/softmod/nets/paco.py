@@ -25,13 +25,15 @@ The two training tricks (``PaCoNetConfig``), both on by default as in the author
   vectors (``interpolate``) or by one unmasked task's vector (``copy``). ``masked_count`` counts
   the masks per task (the authors' ``extreme_task_count``), saved with the network.
 
-The agent applies them through :func:`task_mask` and :func:`reset_masked` (softmod/sac/agent.py).
+The agent applies them through the network protocol (softmod/nets/protocol.py): ``row_mask``
+(the mask-out, from the per-row total loss the agent passes) and ``after_update`` (the reset).
 
 Departures from the paper and the reference code (each marked ``# departure (k)`` below):
 
 1. Each network (the policy, and each of the two critics) holds its own compositional vectors;
    the reference shares one task-encoding network between the actor and the critics, trained by
-   its own optimiser. Masking and resetting act on every PaCo network of the agent together.
+   its own optimiser. Each PaCo network (policy, twin Q) decides the mask from the same per-row
+   total loss with the same threshold, so they mask the same tasks, and resets its own vectors.
 2. The per-task loss that decides the mask is the policy loss plus the sum of the two critics'
    squared TD errors per row, each task's rows averaged; the reference also adds the temperature
    loss, which softmod's SAC steps before the critic and policy losses (authors' order of the soft
@@ -49,27 +51,34 @@ Departures from the paper and the reference code (each marked ``# departure (k)`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from itertools import pairwise
+from typing import cast, get_args
 
 import torch
 from torch import nn
 
-from softmod.config import PaCoNetConfig
-from softmod.nets.experts import ExpertLinear
+from softmod.config import PaCoNetConfig, PaCoReset
+from softmod.nets.layers import ExpertLinear
+from softmod.nets.protocol import TaskNetwork
 from softmod.precision import fp32_einsum
 
-RESETS = ("interpolate", "copy", "off")
+RESETS: tuple[str, ...] = get_args(PaCoReset)
 POLICY_OUTPUT_GAIN = 0.3  # reference: projection_output_init_gain
 CRITIC_OUTPUT_INIT = 3e-3  # reference: last_kernel_initializer uniform(-0.003, 0.003)
 
 
-class PaCoNet(nn.Module):
+class PaCoNet(TaskNetwork):
     """``(x, task) -> (E, B, out)`` for ``members`` stacked copies (policy 1, twin Q 2).
 
     Parameters: ``layers[i].weight (E, K, in, out)`` and ``.bias (E, K, 1, out)`` (the shared
     set) and ``task_weights (E, T, K)`` (the compositional vectors ``w_t``).
     """
+
+    graph_safe = True  # the mask-out and the reset are tensor operations, no host sync
+    task_specific = ("task_weights",)
+    has_row_mask = True  # the mask-out (a no-op with mask_threshold 0)
+    masked_count: torch.Tensor
+    masked: torch.Tensor
 
     def __init__(
         self,
@@ -94,7 +103,7 @@ class PaCoNet(nn.Module):
         )
         policy = members == 1  # the policy has one member, the twin critic two
         with torch.no_grad():
-            for i, layer in enumerate(self.layers):
+            for i, layer in enumerate(self.expert_layers()):
                 fan_in = layer.in_features
                 if i < n - 1:
                     bound = 1.0 / math.sqrt(fan_in)
@@ -108,6 +117,12 @@ class PaCoNet(nn.Module):
         # departure (1): one table of compositional vectors per member
         self.task_weights = nn.Parameter(torch.randn(e, num_tasks, k))
         self.register_buffer("masked_count", torch.zeros(num_tasks, dtype=torch.long))
+        # this update's masked tasks (T,), set by row_mask, read by after_update; not saved
+        self.register_buffer("masked", torch.zeros(num_tasks, dtype=torch.bool), persistent=False)
+
+    def expert_layers(self) -> list[ExpertLinear]:
+        """The layers, each ``(E, K, in, out)``: the K parameter sets."""
+        return cast("list[ExpertLinear]", list(self.layers))
 
     def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """``x: (B, in)`` or ``(E, B, in)``, ``task: (B,)`` -> ``(E, B, out)``: each layer mixes
@@ -115,7 +130,7 @@ class PaCoNet(nn.Module):
         w = self.task_weights[:, task]  # (E, B, K)
         h = x
         last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.expert_layers()):
             y = layer(h)  # (E, K, B, out)
             if i < last:
                 h = torch.relu(torch.einsum("ebk,ekbo->ebo", w, y))  # bf16 runs: autocast
@@ -132,8 +147,30 @@ class PaCoNet(nn.Module):
                 torch.einsum("ek,ekio->eio", w, layer.weight),
                 torch.einsum("ek,eko->eo", w, layer.bias[:, :, 0]),
             )
-            for layer in self.layers
+            for layer in self.expert_layers()
         ]
+
+    @torch.no_grad()
+    def task_mask(self, row_loss: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """The mask-out decision ``(T,)`` bool: True for a task whose mean ``row_loss`` over its
+        rows exceeds ``cfg.mask_threshold`` (all False when it is 0: off). No host sync."""
+        if self.cfg.mask_threshold <= 0:
+            return torch.zeros(self.num_tasks, dtype=torch.bool, device=row_loss.device)
+        loss = row_loss.float()
+        total = torch.zeros(self.num_tasks, device=loss.device).index_add_(0, task, loss)
+        count = torch.bincount(task, minlength=self.num_tasks).clamp_min(1)
+        return total / count > self.cfg.mask_threshold
+
+    def row_mask(self, row_loss: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """The protocol's mask-out: remember this update's masked tasks (:meth:`task_mask`) and
+        return the rows' weights, 0 for a masked task's rows."""
+        self.masked.copy_(self.task_mask(row_loss, task))
+        return (~self.masked)[task].to(row_loss.dtype)
+
+    def after_update(self) -> None:
+        """The protocol's hook after the optimiser steps: reset the masked tasks' vectors."""
+        if self.cfg.mask_threshold > 0:
+            self.reset_tasks(self.masked)
 
     @torch.no_grad()
     def reset_tasks(self, masked: torch.Tensor) -> None:
@@ -152,30 +189,3 @@ class PaCoNet(nn.Module):
         new = torch.einsum("ts,esk->etk", mix, self.task_weights)
         replace = (masked & keep.any())[None, :, None]  # all masked: nothing to copy from
         self.task_weights.copy_(torch.where(replace, new, self.task_weights))
-
-
-def paco_nets(nets: Iterable[nn.Module]) -> list[PaCoNet]:
-    """The PaCo networks among an agent's networks."""
-    return [n for n in nets if isinstance(n, PaCoNet)]
-
-
-def task_mask(
-    nets: list[PaCoNet], row_loss: torch.Tensor, task: torch.Tensor
-) -> torch.Tensor | None:
-    """The mask-out decision: ``(T,)`` bool, True for a task whose mean ``row_loss`` over its rows
-    exceeds the threshold; ``None`` when no PaCo network has the mask-out on. Tensor operations
-    only (no host synchronisation)."""
-    thresholds = [n.cfg.mask_threshold for n in nets if n.cfg.mask_threshold > 0]
-    if not thresholds:
-        return None
-    num_tasks = nets[0].num_tasks
-    loss = row_loss.detach().float()
-    total = torch.zeros(num_tasks, device=loss.device).index_add_(0, task, loss)
-    count = torch.bincount(task, minlength=num_tasks).clamp_min(1)
-    return total / count > min(thresholds)
-
-
-def reset_masked(nets: list[PaCoNet], masked: torch.Tensor) -> None:
-    """After the update: reset (and count) the masked tasks' vectors in every PaCo network."""
-    for net in nets:
-        net.reset_tasks(masked)

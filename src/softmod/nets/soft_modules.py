@@ -28,14 +28,14 @@ with its own base AND routing network; the ``n`` modules of a layer run in one b
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from softmod.config import SoftModularNetConfig
-from softmod.nets.base import HIDDEN_BIAS, StackedLinear
+from softmod.nets.layers import StackedLinear, StackedModuleLayer
+from softmod.nets.protocol import TaskNetwork
 from softmod.precision import lowp
 
 
@@ -56,51 +56,6 @@ class RoutingProbs(NamedTuple):
         return torch.cat([*parts, self.final], dim=-1)
 
 
-class StackedModuleLayer(nn.Module):
-    """``n`` modules of one layer for ``members`` copies: ``n x E`` independent ``Linear(in, out)``.
-
-    Weight ``(E, n, in, out)``, bias ``(E, n, 1, out)``, initialised exactly like a hidden
-    :class:`StackedLinear` (uniform ±1/sqrt(out), biases 0.1). Input ``(E, B, in)`` (the same for
-    every module) or ``(E, n, B, in)`` (one input per module); output ``(E, n, B, out)``.
-    """
-
-    def __init__(self, members: int, modules: int, in_features: int, out_features: int) -> None:
-        super().__init__()
-        self.members, self.num_modules = members, modules
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = nn.Parameter(torch.empty(members, modules, in_features, out_features))
-        self.bias = nn.Parameter(torch.empty(members, modules, 1, out_features))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Authors' hidden-layer initialisation, as :meth:`StackedLinear.reset_parameters`."""
-        with torch.no_grad():
-            bound = 1.0 / math.sqrt(self.out_features)
-            self.weight.uniform_(-bound, bound)
-            self.bias.fill_(HIDDEN_BIAS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Every module of every member in one batched product -> ``(E, n, B, out)``."""
-        e, n, i, o = self.members, self.num_modules, self.in_features, self.out_features
-        weight = lowp(self.weight)  # bf16 runs: the bf16 copy of this update (softmod.precision)
-        if x.dim() == 3:  # shared input: one product with the modules side by side
-            w = weight.permute(0, 2, 1, 3).reshape(e, i, n * o)
-            y = torch.bmm(x, w).view(e, x.shape[1], n, o).transpose(1, 2)
-            return y + lowp(self.bias)
-        b = x.shape[2]
-        y = torch.baddbmm(
-            lowp(self.bias).view(e * n, 1, o), x.reshape(e * n, b, i), weight.view(e * n, i, o)
-        )
-        return y.view(e, n, b, o)
-
-    def extra_repr(self) -> str:
-        """Shape summary for ``print(module)``."""
-        return (
-            f"members={self.members}, modules={self.num_modules}, "
-            f"in={self.in_features}, out={self.out_features}"
-        )
-
-
 def _check(cfg: SoftModularNetConfig) -> None:
     if cfg.layers < 2:
         raise ValueError(f"soft-modular layers must be >= 2 (L-1 routing layers), got {cfg.layers}")
@@ -111,13 +66,18 @@ def _check(cfg: SoftModularNetConfig) -> None:
             raise ValueError(f"soft-modular {name} must be >= 1, got {getattr(cfg, name)}")
 
 
-class SoftModularNet(nn.Module):
+class SoftModularNet(TaskNetwork):
     """Base network of ``L x n`` modules, softly re-wired per task and state by a routing network.
 
     ``forward(x, task)``: ``x`` ``(B, in)`` (shared by every member) or ``(E, B, in)``, ``task``
     ``(B,)`` long -> ``(E, B, out)``; with ``return_routing=True`` also the :class:`RoutingProbs`
-    of the same pass.
+    of the same pass (also :meth:`routing`). Task-specific parameters: the task embedding's rows
+    (``task_embed.weight``, the one-hot's columns of ``Linear(T, D)``).
     """
+
+    graph_safe = True
+    task_specific = ("task_embed.weight",)
+    has_routing = True
 
     def __init__(
         self,
@@ -173,7 +133,7 @@ class SoftModularNet(nn.Module):
         final = torch.softmax(self.route_last(torch.relu(c * g)), dim=-1)  # departure (5)
         return RoutingProbs(tuple(probs), final)
 
-    def forward(
+    def forward(  # type: ignore[override]  # the protocol's call, plus an optional extra output
         self, x: torch.Tensor, task: torch.Tensor, return_routing: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, RoutingProbs]:
         """``(B, in)`` or ``(E, B, in)`` and ``task (B,)`` -> ``(E, B, out)`` [, routing]."""
@@ -191,3 +151,7 @@ class SoftModularNet(nn.Module):
         last = torch.einsum("ebk,ekbd->ebd", routing.final, o)  # departure (5): w_last
         y = self.out(torch.relu(last))  # departures (4) and (5): ReLU, one shared output layer
         return (y, routing) if return_routing else y
+
+    def routing(self, x: torch.Tensor, task: torch.Tensor) -> RoutingProbs:
+        """The routing probabilities of a batch: ``forward(x, task, return_routing=True)[1]``."""
+        return self(x, task, return_routing=True)[1]

@@ -199,7 +199,10 @@ def collect_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
     skipped: list[Skipped] = []
     for d in dirs:
         loaded = load_run(d)
-        (skipped if isinstance(loaded, Skipped) else runs).append(loaded)
+        if isinstance(loaded, Skipped):
+            skipped.append(loaded)
+        else:
+            runs.append(loaded)
     return runs, skipped
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -52,7 +53,7 @@ _ROW_COLORS = {
 }
 
 
-def row_style(row: str) -> tuple[str, str]:
+def row_style(row: str) -> tuple[Any, str]:
     """Colour and line style of a method row, the same in every figure: an ablation keeps its
     base method's colour, dashed when the balance weights differ, dotted without observation
     routing, dash-dotted for both."""

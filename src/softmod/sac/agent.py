@@ -1,7 +1,8 @@
 """Multi-task SAC: twin Q, target networks, per-task temperatures, balance weights (DESIGN §4).
 
 The algorithm does not know which network it trains: the policy and the Q-function are built from
-their network configs by :func:`softmod.nets.build_network`.
+their network configs by :func:`softmod.nets.build_actor_critic`, and talk to the agent only
+through the network protocol (:class:`softmod.nets.protocol.TaskNetwork`).
 
 ``cfg.precision`` (issue 17): ``fp32`` as the paper; ``bf16`` runs the forward passes of the update
 in bf16 mixed precision, a departure from the paper, with Q-values, TD target and losses in fp32
@@ -17,13 +18,13 @@ from torch import nn
 
 from softmod.buffer import Batch
 from softmod.config import RunConfig
-from softmod.nets import TanhGaussianPolicy, TwinQ, build_network, count_parameters, paco
+from softmod.nets import build_actor_critic, count_parameters
 from softmod.precision import autocast
 from softmod.sac import losses
 
 
 def clip_grad_norm_members(
-    params: list[nn.Parameter], max_norm: float, members: int
+    params: list[torch.Tensor], max_norm: float, members: int
 ) -> torch.Tensor:
     """Clip the gradient of each stacked member to global norm ``max_norm`` separately.
 
@@ -62,12 +63,9 @@ class MultiTaskSAC(nn.Module):
             float(-act_dim) if cfg.sac.target_entropy is None else cfg.sac.target_entropy
         )
         self.precision = cfg.precision  # fp32 | bf16 (softmod/precision.py)
-        self.policy = TanhGaussianPolicy(
-            build_network(cfg.policy_net, obs_dim, 2 * act_dim, num_tasks, members=1),
-            act_dim,
-            cfg.precision,
+        self.policy, self.q = build_actor_critic(
+            cfg.policy_net, cfg.q_net, obs_dim, act_dim, num_tasks, cfg.precision
         )
-        self.q = TwinQ(build_network(cfg.q_net, obs_dim + act_dim, 1, num_tasks, members=2))
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.full((num_tasks,), cfg.sac.init_log_alpha))
         self.to(device)
@@ -75,14 +73,13 @@ class MultiTaskSAC(nn.Module):
         self.policy_opt = make_adam(list(self.policy.parameters()), s.lr_policy)
         self.q_opt = make_adam(list(self.q.parameters()), s.lr_q)  # Adam is per element:
         self.alpha_opt = make_adam([self.log_alpha], s.lr_alpha)  # one for Q1+Q2 is exact
-        # networks with a learning signal of their own (Hard Routing's REINFORCE router) expose
-        # `resample()` (called at the start of each update) and `extra_loss(row_loss, task)`
-        self._routed = [n for n in (self.policy.net, self.q.net) if hasattr(n, "extra_loss")]
-        # PaCo (issue 20): its loss mask-out and compositional-vector reset (softmod/nets/paco.py)
-        self._paco = paco.paco_nets((self.policy.net, self.q.net))
-        self._paco_masked: torch.Tensor | None = None  # this update's masked tasks, (T,) bool
-        self._q_params = list(self.q.parameters())
-        self._q_target_params = list(self.q_target.parameters())
+        self._nets = (self.policy.net, self.q.net)  # TaskNetwork: before_update, extra_loss
+        # networks with a learning signal of their own (Hard Routing's REINFORCE router)
+        self._extra_loss_nets = [n for n in self._nets if n.has_extra_loss]
+        # networks that leave rows out of an update's losses (PaCo's mask-out)
+        self._row_mask_nets = [n for n in self._nets if n.has_row_mask]
+        self._q_params: list[torch.Tensor] = list(self.q.parameters())
+        self._q_target_params: list[torch.Tensor] = list(self.q_target.parameters())
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the policy and of ONE Q-function (the twin holds two)."""
@@ -96,8 +93,8 @@ class MultiTaskSAC(nn.Module):
         networks as they were before this step's Q update.
         """
         s, task = self.cfg, batch.task
-        for net in self._routed:
-            net.resample()
+        for net in self._nets:
+            net.before_update()
         # forward passes in the run's precision: bf16 products inside, the Q-values, log-probs,
         # TD target and losses in fp32 (softmod/precision.py); nothing changes for fp32
         with autocast(self.precision, self.log_alpha.device):
@@ -113,8 +110,8 @@ class MultiTaskSAC(nn.Module):
         self.q_opt.step()
         with torch.no_grad():
             torch._foreach_lerp_(self._q_target_params, self._q_params, s.tau)
-        if self._paco_masked is not None:  # PaCo: reset the masked tasks' vectors
-            paco.reset_masked(self._paco, self._paco_masked)
+        for net in self._nets:
+            net.after_update()
 
         return {
             "loss/q": loss_q.detach(),
@@ -158,21 +155,19 @@ class MultiTaskSAC(nn.Module):
         self.q.requires_grad_(False)
         q_new = self.q(batch.obs, new_action, task).min(0).values
         self.q.requires_grad_(True)
-        self._paco_masked = None
-        if self._paco:  # PaCo's mask-out: a task over the loss threshold sits out this update
-            rows = weight * ((q_pred - target).pow(2).sum(0) + alpha * log_prob - q_new)
-            self._paco_masked = paco.task_mask(self._paco, rows, task)
-            if self._paco_masked is not None:
-                weight = weight * (~self._paco_masked)[task]
+        if self._row_mask_nets:  # detached per-row total loss: policy + both critics
+            row_loss = weight * ((q_pred - target).pow(2).sum(0) + alpha * log_prob - q_new)
+            for net in self._row_mask_nets:  # PaCo's mask-out: 0 for its masked tasks' rows
+                weight = weight * net.row_mask(row_loss.detach(), task)
         loss_q = losses.critic_loss(q_pred, target, weight)
         loss_pi = losses.policy_loss(q_new, log_prob, alpha, weight)
         total = loss_q + loss_pi
-        if self._routed:  # per-row losses of each network, (members, B), as their reward signal
+        if self._extra_loss_nets:  # per-row losses of each network, (members, B)
             rows = {
                 id(self.policy.net): (weight * (alpha * log_prob - q_new)).detach()[None],
                 id(self.q.net): ((q_pred - target).pow(2) * weight).detach(),
             }
-            for net in self._routed:
+            for net in self._extra_loss_nets:
                 total = total + net.extra_loss(rows[id(net)], task)
 
         return total, loss_q, loss_pi, loss_alpha, q_pred, log_prob

@@ -15,8 +15,9 @@ eager updates: :func:`graphed_update`).
 Reproducibility: a graphed run is deterministic for a seed, but not bit-identical to an eager run
 (the warm-up draws from the CUDA generator), and a resumed graphed run continues with a new graph.
 
-Only networks without host synchronisation in their forward can be captured: MT-SAC, Mix-Expert,
-soft modularization, MOORE, PaCo and CARE. The networks that group rows by task (multi-head,
+Only networks without host synchronisation in their forward can be captured: those that declare
+``graph_safe = True`` (:class:`softmod.nets.protocol.TaskNetwork`; MT-SAC, Mix-Expert, soft
+modularization, MOORE, PaCo and CARE). The networks that group rows by task (multi-head,
 single-task, Hard Routing) read group sizes on the host and stay eager; :func:`graph_safe` tells
 which.
 """
@@ -30,21 +31,11 @@ import torch
 from softmod.buffer import Batch
 from softmod.sac.agent import MultiTaskSAC
 
-# MOORE, PaCo (with its mask-out and reset) and CARE: tensor operations only (issue 20)
-GRAPH_SAFE = (
-    "TaskConditionedMLP",
-    "MixExpertNet",
-    "SoftModularNet",
-    "MOORENet",
-    "PaCoNet",
-    "CARENet",
-)
-
 
 def graph_safe(agent: MultiTaskSAC) -> bool:
-    """Whether the agent's networks can be captured (no host sync in their forward)."""
-    nets = (type(agent.policy.net).__name__, type(agent.q.net).__name__)
-    return all(n in GRAPH_SAFE for n in nets)
+    """Whether the agent's networks can be captured: both declare ``graph_safe`` (no host sync
+    in their forward)."""
+    return agent.policy.net.graph_safe and agent.q.net.graph_safe
 
 
 class GraphCheckError(RuntimeError):
@@ -125,8 +116,8 @@ def _restore(agent: MultiTaskSAC, saved: tuple[list[torch.Tensor], list[torch.Te
     with torch.no_grad():
         for t, v in zip(agent.parameters(), params, strict=True):
             t.copy_(v)
-        for i, t in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
-            t.copy_(opt[i]) if opt is not None else t.zero_()
+        for i, s in enumerate(_optim_state(agent)):  # Adam's fresh state: step 0, zero moments
+            s.copy_(opt[i]) if opt is not None else s.zero_()
 
 
 def _probe(agent: MultiTaskSAC) -> list[torch.Tensor]:
