@@ -65,7 +65,8 @@ def test_cli_trains_then_evaluates(benchmark: str, tmp_path: Path) -> None:
         main([
             "train", "--method", method, "--benchmark", benchmark, "--precision", precision,
             "--total-steps", str(steps), "--warmup-per-task", "4", "--batch-per-task", "2",
-            "--eval-interval", str(steps), "--eval-episodes", "1", "--log-interval", str(steps // 2),
+            "--eval-interval", str(steps), "--eval-episodes", "1",
+            "--log-interval", str(steps // 2),
             "--horizon", "10", "--device", "cpu", "--run-dir", str(run), "--no-progress",
         ])  # fmt: skip
         config = json.loads((run / "config.json").read_text())
