@@ -144,13 +144,16 @@ class TrainOptions:
     """With --workers: step the envs while the update runs (the update does not see the newest
     vector step's transitions yet). Default: synchronous."""
     cuda_graph: bool = lands("cuda_graph")
-    """On CUDA, for MT-SAC, Mix-Expert and soft modularization: capture the whole update once as a
-    CUDA graph and replay it (falls back to eager updates with a warning if capture fails;
-    ignored on CPU and with --on-nonfinite skip)."""
+    """On CUDA, for the graph-safe networks (MT-SAC, Mix-Expert, soft modularization, MOORE, PaCo,
+    CARE): capture the whole update once as a CUDA graph and replay it (falls back to eager
+    updates with a warning if capture fails; ignored on CPU and with --on-nonfinite skip)."""
     precision: PrecisionName = lands("precision")
     """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
     products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
     AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
+    task_context: Path | None = None
+    """CARE only: per-task context vectors (.npy (T, C), or .json: T rows or {task: row}) instead
+    of the learned task embedding; the rows are stored in config.json (softmod/task_context.py)."""
 
     def options(self) -> dict[str, Any]:
         """These options as a mapping for :func:`resolve_config` (without ``preset``: its values
@@ -294,13 +297,18 @@ def _build(opts: TrainOptions) -> RunConfig:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         sac["batch_per_task"] = batch_per_task_of(opts.batch_size, num_tasks)
-    return RunConfig(
+    cfg = RunConfig(
         env=env_cfg,
         sac=SACConfig(**sac),
         policy_net=spec.network,
         q_net=spec.network,
         **top,
     )
+    if opts.task_context is None:
+        return cfg
+    from softmod.task_context import with_task_context  # CARE's context rows, validated
+
+    return with_task_context(cfg, Path(opts.task_context))
 
 
 def options_from_config(cfg: RunConfig) -> dict[str, Any]:
@@ -309,7 +317,7 @@ def options_from_config(cfg: RunConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(TrainOptions):
         if "config" not in f.metadata:
-            continue  # preset, batch_size: their effect is in other fields already
+            continue  # preset, batch_size, task_context: their effect is in other fields already
         value: Any = cfg
         for part in f.metadata["config"].split("."):
             value = getattr(value, part)

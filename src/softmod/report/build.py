@@ -4,7 +4,8 @@ Output layout under ``--out``::
 
     index.html            everything below on one page, viewable offline
     report.json           every number of the tables, the skipped runs, the routing summaries
-    table1.md/.csv        Table 1 (mean ± std over seeds, IQM with 95 % bootstrap interval)
+    table1.md/.csv        Table 1 (mean ± std over seeds, IQM with 95 % bootstrap interval) and
+                          the published reference rows (report/published.py) beside ours
     per_task.md/.csv      per-task breakdown
     table2.md             Table 2 (capacity variants), when capacity runs exist
     figures/curves_*.png  Figure 5 (and Figure 6 capacity / ablation curves when those runs exist)
@@ -41,6 +42,7 @@ from softmod.report.collect import (
     setting_label,
 )
 from softmod.report.html import Section, write_index
+from softmod.report.published import published_table
 from softmod.report.routing import (
     RoutingData,
     embed_tsne,
@@ -296,9 +298,10 @@ def build_report(
 
     # tables
     t1, t1d = tables.table1(report.stats), tables.table1_details(report.stats)
+    t1p = published_table(report.stats)  # issue 20: published reference rows, with sources
     per_task = tables.per_task_tables(report.stats)
     t2 = tables.table2(groups, report.stats)
-    report.files += [tables.write_markdown(out / "table1.md", "Table 1", [t1, t1d])]
+    report.files += [tables.write_markdown(out / "table1.md", "Table 1", [t1, t1d, t1p])]
     report.files += [tables.write_markdown(out / "per_task.md", "Per-task success", per_task)]
     report.files += tables.write_csvs(out, report.stats)
     if t2:
@@ -343,7 +346,7 @@ def build_report(
     ]
     intro += [f'<span class="warn">{html.escape(n)}</span>' for n in notes]
     sections = [
-        Section("Table 1: final success", "table1", tables=[t1, t1d]),
+        Section("Table 1: final success", "table1", tables=[t1, t1d, t1p]),
         Section(
             "Figure 5: training curves",
             "fig5",
