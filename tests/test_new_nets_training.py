@@ -11,7 +11,7 @@ import pytest
 
 from softmod.cli import main
 from softmod.config import CARENetConfig, EnvConfig, MOORENetConfig, NetworkConfig, PaCoNetConfig
-from softmod.train import train
+from softmod.loop import train
 
 from .conftest import toy_config
 
