@@ -12,8 +12,8 @@ import torch
 import tyro
 
 from softmod.cli import main
+from softmod.loop import train
 from softmod.sweep import SweepArgs
-from softmod.train import train
 
 from .test_resume import small_config
 

@@ -22,6 +22,7 @@ from softmod.config import (
     NetworkConfig,
     SingleTaskNetConfig,
 )
+from softmod.loop import train
 from softmod.methods import METHODS
 from softmod.nets import build_network
 from softmod.nets.hard_routing import HardRoutingNet
@@ -31,7 +32,6 @@ from softmod.nets.multihead import MultiHeadMLP
 from softmod.nets.single_task import SingleTaskMLP
 from softmod.params import method_parameter_counts, parameter_table
 from softmod.sac.agent import MultiTaskSAC
-from softmod.train import train
 
 from .conftest import toy_config
 

@@ -14,15 +14,15 @@ import pytest
 import torch
 from rich.console import Console
 
-import softmod.train as train_module
+import softmod.loop as train_module
 from softmod.buffer import MultiTaskReplay
 from softmod.checkpoint import CheckpointError, load_agent, load_file, step_checkpoints
 from softmod.config import EnvConfig
 from softmod.envs import ToyMultiTaskEnv, make_env
 from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv, StepResult
+from softmod.loop import DivergenceError, train
 from softmod.resume import resume
 from softmod.sac.agent import MultiTaskSAC
-from softmod.train import DivergenceError, train
 
 from .test_resume import small_config
 

@@ -14,14 +14,14 @@ import pytest
 import torch
 from rich.console import Console
 
-import softmod.train as train_module
+import softmod.loop as train_module
 from softmod.checkpoint import CheckpointError, CheckpointWriteError, load_agent, load_file
 from softmod.checkpoint import step_checkpoints as saved_steps
 from softmod.cli import main
 from softmod.config import save_config
+from softmod.loop import train
 from softmod.progress import TrainProgress
 from softmod.resume import resume
-from softmod.train import train
 
 from .test_resume import assert_same_run, small_config
 

@@ -15,11 +15,14 @@ from torch import nn
 import softmod.config as config
 import softmod.nets as nets
 from softmod.config import (
+    CARENetConfig,
     EnvConfig,
     HardRoutingNetConfig,
     MixExpertNetConfig,
     MLPNetConfig,
+    MOORENetConfig,
     MultiHeadNetConfig,
+    PaCoNetConfig,
     SingleTaskNetConfig,
     SoftModularNetConfig,
     config_from_dict,
@@ -27,6 +30,7 @@ from softmod.config import (
     network_types,
     to_dict,
 )
+from softmod.loop import RunInterrupted, train
 from softmod.methods import METHODS, MethodSpec
 from softmod.nets import TaskNetwork, build_actor_critic, build_network, count_parameters
 from softmod.nets.layers import StackedLinear
@@ -35,7 +39,6 @@ from softmod.resume import resume
 from softmod.runstate import learner_state, load_learner_state
 from softmod.sac.agent import MultiTaskSAC
 from softmod.sac.graphed import graph_safe
-from softmod.train import RunInterrupted, train
 from softmod.validation import ConfigError
 
 from .test_resume import assert_same_run, full_state, small_config
@@ -47,8 +50,18 @@ SMALL = [  # one small config per network type of the union
     HardRoutingNetConfig(layers=3, modules=3, module_dim=8, base_dim=12),
     SingleTaskNetConfig(hidden=(16, 16)),
     SoftModularNetConfig(layers=3, modules=2, module_dim=8, base_dim=12, gate_dim=8),
+    MOORENetConfig(experts=3, hidden=(16, 16)),
+    PaCoNetConfig(param_sets=3, hidden=(16, 16)),
+    CARENetConfig(experts=3, hidden=(16, 16), encoder_hidden=8, embed_dim=8),
 ]
-GRAPH_SAFE = {MLPNetConfig, MixExpertNetConfig, SoftModularNetConfig}  # no host sync in forward
+GRAPH_SAFE = {  # no host sync in forward
+    MLPNetConfig,
+    MixExpertNetConfig,
+    SoftModularNetConfig,
+    MOORENetConfig,
+    PaCoNetConfig,
+    CARENetConfig,
+}
 
 
 def test_the_union_is_the_one_list_of_network_types() -> None:

@@ -19,10 +19,10 @@ from rich.console import Console
 from softmod import precision
 from softmod.bench.updates import make_agent, random_batch
 from softmod.config import EnvConfig, RunConfig, SACConfig, load_config
+from softmod.loop import train
 from softmod.methods import METHODS, get_method
 from softmod.nets.layers import StackedLinear
 from softmod.precision import autocast, bf16_support, check_precision
-from softmod.train import train
 from softmod.validation import ConfigError, validate_config
 
 from .conftest import toy_config

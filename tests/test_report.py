@@ -25,10 +25,10 @@ from scipy.stats import trim_mean
 from softmod.cli import ReportArgs, main
 from softmod.config import EnvConfig, MLPNetConfig, SACConfig, SoftModularNetConfig
 from softmod.evaluate import evaluate_run, write_eval_json
+from softmod.loop import train
 from softmod.report.build import build_report
 from softmod.report.routing import knn_task_accuracy
 from softmod.report.stats import aggregate_curves, iqm, iqm_bootstrap_ci, mean_std
-from softmod.train import train
 
 from .conftest import toy_config
 

@@ -30,7 +30,7 @@ FLAG = re.compile(r"--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 # modules whose messages are about `softmod train` (every flag in them must be a train option)
 TRAIN_MODULES = [
     "validation.py", "resolve.py", "cli_checks.py", "runstate.py", "resume.py", "loopstate.py",
-    "training_support.py", "train.py", "precision.py", "progress.py", "methods.py", "presets.py",
+    "training_support.py", "loop.py", "precision.py", "progress.py", "methods.py", "presets.py",
 ]  # fmt: skip
 
 

@@ -15,12 +15,12 @@ import pytest
 import torch
 import tyro
 
-import softmod.train as train_module
+import softmod.loop as train_module
 from softmod.checkpoint import load_agent, load_file, step_checkpoints
 from softmod.cli import TrainArgs
 from softmod.config import EnvConfig, HardRoutingNetConfig, MLPNetConfig, SACConfig
+from softmod.loop import RunInterrupted, train
 from softmod.resume import resume
-from softmod.train import RunInterrupted, train
 
 from .conftest import toy_config
 

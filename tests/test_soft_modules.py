@@ -14,11 +14,11 @@ from torch.overrides import TorchFunctionMode
 
 from softmod.checkpoint import load_agent
 from softmod.config import EnvConfig, MLPNetConfig, RunConfig, SACConfig, SoftModularNetConfig
+from softmod.loop import train
 from softmod.nets import TanhGaussianPolicy, build_network
 from softmod.nets.soft_modules import RoutingProbs, SoftModularNet
 from softmod.sac import losses
 from softmod.sac.agent import MultiTaskSAC
-from softmod.train import train
 
 SHALLOW = SoftModularNetConfig(layers=2, modules=2, module_dim=256)
 DEEP = SoftModularNetConfig(layers=4, modules=4, module_dim=128)

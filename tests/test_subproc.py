@@ -144,7 +144,7 @@ def test_a_dead_worker_raises_instead_of_hanging(reach: SubprocMultiTaskEnv) -> 
 
 def test_training_with_overlapped_workers(tmp_path) -> None:
     from softmod.config import MLPNetConfig, RunConfig, SACConfig
-    from softmod.train import train
+    from softmod.loop import train
 
     env = EnvConfig(benchmark="mt1", task="reach-v3", horizon=10, workers=1, async_step=True)
     cfg = RunConfig(env=env, sac=SACConfig(batch_per_task=4, warmup_per_task=5),

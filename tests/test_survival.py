@@ -16,7 +16,7 @@ import tyro
 
 from softmod.checkpoint import load_file, step_checkpoints
 from softmod.cli import TrainArgs
-from softmod.train import train
+from softmod.loop import train
 
 from .test_resume import _start, _steps, _wait_for, assert_same_run
 
@@ -88,7 +88,7 @@ def test_a_kill_between_the_last_checkpoint_and_final_pt_is_finished_by_resume(
     tmp_path: Path,
 ) -> None:
     run = tmp_path / "run"
-    kill = "import os, softmod.train as t; t.Trainer.finish = lambda self: os.kill(os.getpid(), 9)"
+    kill = "import os, softmod.loop as t; t.Trainer.finish = lambda self: os.kill(os.getpid(), 9)"
     code, err = _finish(_start(*MT10, "--total-steps", "300", "--run-dir", str(run), code=kill))
     assert code == -signal.SIGKILL, err
     assert _saved(run)[-1] == 300

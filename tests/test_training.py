@@ -11,7 +11,7 @@ import torch
 
 from softmod.checkpoint import load_agent
 from softmod.config import SACConfig, load_config
-from softmod.train import train
+from softmod.loop import train
 
 from .conftest import toy_config
 

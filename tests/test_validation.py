@@ -116,7 +116,7 @@ def test_resume_of_a_directory_without_a_run_or_checkpoint(tmp_path: Path, capsy
 
 
 def test_resume_when_config_json_no_longer_matches_the_checkpoint(tmp_path: Path, capsys) -> None:
-    from softmod.train import train
+    from softmod.loop import train
 
     from .test_resume import small_config
 

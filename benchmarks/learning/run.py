@@ -34,9 +34,9 @@ from softmod.checkpoint import CheckpointError, load_agent
 from softmod.config import RunConfig, load_config
 from softmod.envs import make_env
 from softmod.evaluate import evaluate
+from softmod.loop import EVAL_STREAM, TrainResult, train
 from softmod.resolve import resolve_config
 from softmod.resume import resume
-from softmod.train import EVAL_STREAM, TrainResult, train
 from softmod.training_support import RunInterrupted
 from softmod.validation import ConfigError
 

@@ -34,6 +34,9 @@ class TrainArgs(TrainOptions):
     and --cuda-graph may differ from the run's config."""
     progress: bool = True
     """Show a progress bar."""
+    wandb: str | None = None
+    """Also log to this Weights & Biases project: the TensorBoard metrics (same names), the config
+    and the final evaluation table (extra [wandb]; WANDB_MODE=offline keeps it in RUN_DIR/wandb)."""
 
     def resolved_run_dir(self, cfg: RunConfig | None = None) -> Path:
         """The run directory, defaulting to a new timestamped one under ``runs/``."""
@@ -63,6 +66,10 @@ class EvalArgs:
     """Evaluation seed (conditioned goals). Default: the run's seed."""
     precision: Literal["fp32", "bf16"] | None = None
     """Precision of the policy's products while acting: fp32 or bf16. Default: the run's."""
+    video: int = 0
+    """Also render this many deterministic episodes per task (the evaluation's first ones) to
+    RUN_DIR/videos/<task>.mp4 and .gif (Meta-World runs; MuJoCo offscreen, MUJOCO_GL=egl or
+    osmesa). 0: no video."""
 
 
 @dataclass
@@ -108,15 +115,22 @@ def run_train(args: TrainArgs, given: set[str] | None = None) -> None:
     """``softmod train`` (``given``: the options written on the command line, for --resume)."""
     if args.resume is not None:
         from softmod.cli_checks import resume_changes
+
+        if args.wandb is not None:
+            from softmod.validation import ConfigError
+
+            raise ConfigError("--wandb starts a new W&B run; it is not available with --resume")
         from softmod.resume import resume
 
         changes = resume_changes(args, given or set(), args.resume)
         resume(args.resume, changes, progress=args.progress)
         return
-    from softmod.train import train
+    from softmod.loop import train
+    from softmod.wandb_log import check_wandb
 
+    check_wandb(args.wandb)  # before any work: a one-line install hint without the package
     cfg = args.to_config()
-    train(cfg, args.resolved_run_dir(cfg), progress=args.progress)
+    train(cfg, args.resolved_run_dir(cfg), progress=args.progress, wandb_project=args.wandb)
 
 
 def run_eval(args: EvalArgs) -> None:
@@ -126,7 +140,7 @@ def run_eval(args: EvalArgs) -> None:
 
     from softmod.checkpoint import checkpoint_file
     from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
-    from softmod.train import resolve_device
+    from softmod.loop import resolve_device
     from softmod.validation import MAX_SEED, ConfigError, check_device, check_output_path
 
     # every option checked before the (long) evaluation starts
@@ -141,6 +155,10 @@ def run_eval(args: EvalArgs) -> None:
     out = args.out or eval_json_path(args.run_dir, args.episodes)
     check_output_path(out, "--out")
     device = resolve_device(args.device)
+    if args.video:  # issue 22: checked first; a machine that cannot render says why in a line
+        from softmod.video import prepare_video, render_videos
+
+        video = prepare_video(args.run_dir, args.video)
     protocol, result = evaluate_run(
         args.run_dir, args.episodes, device, args.checkpoint, args.seed, args.precision
     )
@@ -158,14 +176,17 @@ def run_eval(args: EvalArgs) -> None:
     Console().print(table)
     write_eval_json(out, protocol, result)
     Console(stderr=True).print(f"wrote {out}")
+    if args.video and video:
+        render_videos(args.run_dir, args.video, device, args.checkpoint, args.seed, args.precision)
+        Console(stderr=True).print(f"wrote {args.run_dir / 'videos'} (MP4 and GIF per task)")
 
 
 def run_report(args: ReportArgs) -> None:
     """``softmod report``: tables, figures and index.html from run directories."""
     from rich.console import Console
 
+    from softmod.loop import resolve_device
     from softmod.report.build import build_report
-    from softmod.train import resolve_device
     from softmod.validation import ConfigError, check_device, check_output_path
 
     if not args.paths:

@@ -96,6 +96,53 @@ class SoftModularNetConfig:
     route_obs: bool = True  # False: ablation "w/o obs", routing from the task embedding h alone
 
 
+@dataclass(frozen=True)
+class MOORENetConfig:
+    """MOORE (Hendawy et al., ICLR 2024): ``experts`` MLP encoders made orthonormal per state by
+    Gram-Schmidt, mixed by task weights, tanh, one output head per task (softmod/nets/moore.py)."""
+
+    experts: int = 4  # k: 4 on MT10, 6 on MT50 (the authors' README)
+    hidden: tuple[int, ...] = (400, 400, 400)  # each expert's layers; the last is linear
+
+
+PaCoReset = Literal["interpolate", "copy", "off"]  # PaCo's reset of a masked task's w_t
+
+
+@dataclass(frozen=True)
+class PaCoNetConfig:
+    """PaCo (Sun et al., NeurIPS 2022): K shared parameter sets, task t's network has the weights
+    ``sum_k w_t[k] theta_k`` (softmod/nets/paco.py). The two training tricks are switchable."""
+
+    param_sets: int = 5  # K: 5 on MT10 (the authors' config), 20 on MT50 (metaworld-algorithms)
+    hidden: tuple[int, ...] = (400, 400, 400)
+    # loss mask-out: a task whose mean loss in the batch exceeds this is left out of the update
+    # (authors' config: 3e3); 0 turns the mask-out off
+    mask_threshold: float = 3000.0
+    # after a masked update, reset the masked task's compositional vector w_t from the other
+    # tasks' vectors: "interpolate" (random convex combination, the authors' default), "copy"
+    # (one other task's vector) or "off"
+    reset: PaCoReset = "interpolate"
+
+
+@dataclass(frozen=True)
+class CARENetConfig:
+    """CARE (Sodhani et al., ICML 2021): a mixture of ``experts`` state encoders weighted by
+    attention from a task context, then an MLP on [encoding, task encoding] (softmod/nets/care.py).
+
+    ``context`` empty: a learned task embedding (the default; the paper's language-model context
+    cannot be downloaded here). Otherwise a frozen per-task context matrix ``(T, context_size)`` in
+    the benchmark's task order, flattened, from ``--task-context FILE`` (softmod/task_context.py).
+    """
+
+    experts: int = 6  # k: 6 on MT10, 10 on MT50 (CARE paper, as metaworld-algorithms)
+    hidden: tuple[int, ...] = (400, 400, 400)  # the actor / critic MLP
+    encoder_hidden: int = 50  # each expert encoder: Linear(in, 50) -> ReLU -> Linear(50, 50)
+    embed_dim: int = 50  # encoding and task-encoding width
+    temperature: float = 1.0  # attention softmax temperature
+    context_size: int = 0  # 0: learned task embedding; > 0: width of the frozen context rows
+    context: tuple[float, ...] = field(default=(), repr=False)  # (T * context_size) values
+
+
 # Every network config type, the ONE list of them: `network_types()` reads it, and
 # `nets.build_network` dispatches on the type with `match` (docs/adding-a-network.md).
 NetworkConfig = (
@@ -105,6 +152,9 @@ NetworkConfig = (
     | HardRoutingNetConfig
     | SingleTaskNetConfig
     | SoftModularNetConfig
+    | MOORENetConfig
+    | PaCoNetConfig
+    | CARENetConfig
 )
 
 

@@ -12,8 +12,11 @@ Names are ``<row>-<benchmark>-<goals>``:
   variants ``mt-mh-sac-4`` ... ``mt-mh-sac-5-wide`` and the "w/o obs" networks): ``<method>``;
 - Figure 6 ablations: ``soft-shallow-no-balance`` / ``soft-deep-no-balance`` (w/o balance),
   ``soft-shallow-no-obs-no-balance`` / ``soft-deep-no-obs-no-balance`` (w/o observation and
-  balance) and ``mt-mh-sac-balance`` (the baseline with balance).
-- Gradient methods (issue 21, not in the paper), MT10 only: ``<method>-<grad>`` for MT-SAC and
+  balance) and ``mt-mh-sac-balance`` (the baseline with balance);
+- later networks (issue 20): ``moore``, ``paco``, ``care`` with their published budgets; on MT50
+  they train the MT50 size of their reference configs (``moore-mt50``, ``paco-mt50``,
+  ``care-mt50``, :data:`BENCHMARK_SIZES`);
+- gradient methods (issue 21, not in the paper), MT10 only: ``<method>-<grad>`` for MT-SAC and
   soft-shallow with ``--grad pcgrad | cagrad | gradnorm | famo``, e.g.
   ``soft-shallow-pcgrad-mt10-fixed``; the method's budget and balance, the method's defaults.
 """
@@ -50,6 +53,21 @@ GRAD_ROWS: dict[str, tuple[str, str]] = {
     f"{method}-{grad}": (method, grad)
     for method in ("mt-sac", "soft-shallow")
     for grad in ("pcgrad", "cagrad", "gradnorm", "famo")
+}
+
+
+# Networks published after the paper (issue 20) with a different size on MT50 in their reference
+# configs: the preset of row R on MT50 trains method R-mt50 (MOORE 6 experts, PaCo K=20, CARE 10
+# encoders); their sources are the methods' own papers and code (softmod/nets/*.py).
+BENCHMARK_SIZES: dict[tuple[str, str], str] = {
+    ("moore", "mt50"): "moore-mt50",
+    ("paco", "mt50"): "paco-mt50",
+    ("care", "mt50"): "care-mt50",
+}
+NEWER_SOURCES = {
+    "moore": "MOORE (Hendawy et al., ICLR 2024)",
+    "paco": "PaCo (Sun et al., NeurIPS 2022)",
+    "care": "CARE (Sodhani et al., ICML 2021)",
 }
 
 
@@ -90,15 +108,21 @@ def _source(row: str, method: str, benchmark: str, goals: str) -> str:
         return "Table 1, Figure 5" + (", Table 2, Figure 6a" if table2 else "")
     if method == "single-task-sac":
         return "Section 5.6"
+    if row in NEWER_SOURCES:
+        return NEWER_SOURCES[row]
     return "ablation: w/o obs, with balance"
 
 
 def _build() -> dict[str, Preset]:
-    rows: list[tuple[str, str, bool]] = [(m, m, spec.balance) for m, spec in METHODS.items()]
+    sized = set(BENCHMARK_SIZES.values())  # e.g. moore-mt50: the moore row's MT50 size
+    rows: list[tuple[str, str, bool]] = [
+        (m, m, spec.balance) for m, spec in METHODS.items() if m not in sized
+    ]
     rows += [(row, method, balance) for row, (method, balance) in ABLATIONS.items()]
     out: dict[str, Preset] = {}
-    for row, method, balance in rows:
+    for row, base, balance in rows:
         for benchmark in BENCHMARKS:
+            method = BENCHMARK_SIZES.get((base, benchmark), base)
             for goals in GOALS:
                 name = f"{row}-{benchmark}-{goals}"
                 out[name] = Preset(

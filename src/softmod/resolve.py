@@ -147,9 +147,9 @@ class TrainOptions:
     """With --workers: step the envs while the update runs (the update does not see the newest
     vector step's transitions yet). Default: synchronous."""
     cuda_graph: bool = lands("cuda_graph")
-    """On CUDA, for MT-SAC, Mix-Expert and soft modularization: capture the whole update once as a
-    CUDA graph and replay it (falls back to eager updates with a warning if capture fails;
-    ignored on CPU and with --on-nonfinite skip)."""
+    """On CUDA, for the graph-safe networks (MT-SAC, Mix-Expert, soft modularization, MOORE, PaCo,
+    CARE): capture the whole update once as a CUDA graph and replay it (falls back to eager
+    updates with a warning if capture fails; ignored on CPU and with --on-nonfinite skip)."""
     precision: PrecisionName = lands("precision")
     """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
     products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
@@ -169,6 +169,9 @@ class TrainOptions:
     """--grad famo: weight decay of the task logits (default 0.01, FAMO's MT10)."""
     famo_lr: float | None = dataclasses.field(default=None, metadata={"config": "grad"})
     """--grad famo: Adam learning rate of the task logits (default 0.025, FAMO's MT10)."""
+    task_context: Path | None = None
+    """CARE only: per-task context vectors (.npy (T, C), or .json: T rows or {task: row}) instead
+    of the learned task embedding; the rows are stored in config.json (softmod/task_context.py)."""
 
     def options(self) -> dict[str, Any]:
         """These options as a mapping for :func:`resolve_config` (without ``preset``: its values
@@ -314,7 +317,7 @@ def _build(opts: TrainOptions) -> RunConfig:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         sac["batch_per_task"] = batch_per_task_of(opts.batch_size, num_tasks)
-    return RunConfig(
+    cfg = RunConfig(
         env=env_cfg,
         sac=SACConfig(**sac),
         policy_net=spec.network,
@@ -322,6 +325,11 @@ def _build(opts: TrainOptions) -> RunConfig:
         grad=grad_config(opts.grad, {k: getattr(opts, k) for k in GRAD_OPTIONS}),
         **top,
     )
+    if opts.task_context is None:
+        return cfg
+    from softmod.task_context import with_task_context  # CARE's context rows, validated
+
+    return with_task_context(cfg, Path(opts.task_context))
 
 
 def options_from_config(cfg: RunConfig) -> dict[str, Any]:
@@ -330,7 +338,8 @@ def options_from_config(cfg: RunConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(TrainOptions):
         if f.metadata.get("config", "grad") == "grad":
-            continue  # preset, batch_size: their effect is in other fields already; grad: below
+            continue  # preset, batch_size, task_context: their effect is in other fields already;
+            # grad and its options: below
         value: Any = cfg
         for part in f.metadata["config"].split("."):
             value = getattr(value, part)

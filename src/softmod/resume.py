@@ -20,8 +20,8 @@ from rich.console import Console
 from softmod.checkpoint import CheckpointError, load_latest_checkpoint, step_checkpoints
 from softmod.config import RunConfig, config_from_dict, load_config, to_dict
 from softmod.evaluate import final_eval_step
+from softmod.loop import Trainer, TrainResult
 from softmod.runstate import incompatible_fields, resumed_config
-from softmod.train import Trainer, TrainResult
 from softmod.validation import ConfigError, validate_config
 
 

@@ -109,6 +109,8 @@ class RunLogger:
         self.eval = CSVTable(run_dir / "eval.csv", eval_cols, resume_step)
         purge = None if resume_step is None else resume_step + 1
         self.tb = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=purge)
+        # more receivers of every TensorBoard row, ``sink.log(step, metrics)`` (issue 22: W&B)
+        self.sinks: list[Any] = []
 
     def log_train(self, step: int, metrics: dict[str, float]) -> None:
         """One row of training metrics at environment step ``step``."""
@@ -117,6 +119,8 @@ class RunLogger:
             if k != "time_s":
                 self.tb.add_scalar(k, v, step)
         self.tb.flush()
+        for sink in self.sinks:
+            sink.log(step, metrics)
 
     def log_eval(self, step: int, metrics: dict[str, float]) -> None:
         """One row of evaluation metrics at environment step ``step``."""
@@ -125,6 +129,8 @@ class RunLogger:
             if k != "time_s":
                 self.tb.add_scalar(k, v, step)
         self.tb.flush()
+        for sink in self.sinks:
+            sink.log(step, metrics)
 
     def close(self) -> None:
         """Flush and close every file."""

@@ -204,6 +204,7 @@ def validate_network(net: NetworkConfig, which: str) -> None:
         raise ConfigError(f"hard routing needs >= 1 module layer, got {net.layers}")
     if isinstance(net, MixExpertNetConfig) and net.experts < 1:
         raise ConfigError(f"mix-expert needs >= 1 expert, got {net.experts}")
+    _validate_new_network(net, which)
     for f in dataclasses.fields(net):
         value = getattr(net, f.name)
         sizes = value if isinstance(value, tuple) else (value,)
@@ -235,3 +236,26 @@ def check_run_dir(run_dir: Path) -> None:
             f"--run-dir"
         )
     check_output_path(run_dir, "run directory", "dir")
+
+
+def _validate_new_network(net: NetworkConfig, which: str) -> None:
+    """MOORE, PaCo and CARE (issue 20): expert / parameter-set counts and their options."""
+    from softmod.config import CARENetConfig, MOORENetConfig, PaCoNetConfig
+
+    if isinstance(net, MOORENetConfig | CARENetConfig) and net.experts < 1:
+        raise ConfigError(
+            f"{which} network {type(net).__name__} needs >= 1 expert, got {net.experts}"
+        )
+    if isinstance(net, PaCoNetConfig):
+        from softmod.nets.paco import RESETS
+
+        if net.param_sets < 1:
+            raise ConfigError(f"PaCo needs >= 1 parameter set, got {net.param_sets}")
+        if net.reset not in RESETS:
+            raise ConfigError(f"unknown PaCo reset {net.reset!r}; allowed: {', '.join(RESETS)}")
+        if not net.mask_threshold >= 0:
+            raise ConfigError(
+                f"PaCo mask_threshold must be >= 0 (0: off), got {net.mask_threshold}"
+            )
+    if isinstance(net, CARENetConfig) and not net.temperature > 0:
+        raise ConfigError(f"CARE attention temperature must be > 0, got {net.temperature}")

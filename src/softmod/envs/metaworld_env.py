@@ -31,7 +31,7 @@ steps per env).
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,10 +89,16 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
     """One Meta-World environment per task, stepped in this process as one vector."""
 
     def __init__(
-        self, cfg: EnvConfig, seed: int, stream: int = 0, indices: Sequence[int] | None = None
+        self,
+        cfg: EnvConfig,
+        seed: int,
+        stream: int = 0,
+        indices: Sequence[int] | None = None,
+        render: tuple[str, int, int] | None = None,
     ) -> None:
         """Build the benchmark's envs; ``indices`` (subprocess workers) builds only those tasks,
-        each seeded exactly as in the full vector, and ``task_ids`` lists them."""
+        each seeded exactly as in the full vector, and ``task_ids`` lists them. ``render``:
+        ``(camera, width, height)`` of :meth:`render` (offscreen ``rgb_array``; issue 22)."""
         from metaworld.types import Task
 
         if not 1 <= cfg.horizon <= MAX_HORIZON:
@@ -108,7 +114,11 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         for i in self.task_ids.tolist():
             name = names[i]
             cls = classes[name]
-            env = cls(reward_function_version=cfg.reward_version)
+            view = {}
+            if render is not None:
+                camera, width, height = render
+                view = dict(render_mode="rgb_array", camera_name=camera, width=width, height=height)
+            env = cls(reward_function_version=cfg.reward_version, **view)
             # The fixed configuration depends on (seed, task) only: the same for training and
             # evaluation. It is drawn by one seeded reset with the env's own sampler, so that
             # task-specific rejection rules (e.g. reach: goal far enough from the object) hold.
@@ -128,6 +138,9 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         self._obs = np.zeros((len(self.envs), self.obs_dim), np.float32)
         self._rng_at_reset: list[dict | None] = [None] * len(self.envs)
         self._actions: list[list[np.ndarray]] = [[] for _ in self.envs]
+        # called with an env's index just before the horizon resets it (issue 22: the video
+        # renders the episode's last frame); None: nothing
+        self.before_reset: Callable[[int], None] | None = None
         self.faults = 0  # environment faults so far (each reset its env)
         self.fault_reasons: dict[int, str] = {}  # env index -> what went wrong, last step only
 
@@ -220,6 +233,8 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             final_obs[i] = obs
             reward[i] = r
             success[i] = float(info["success"])
+            if truncated[i] and self.before_reset is not None:
+                self.before_reset(i)
             self._obs[i] = self._reset_one(i) if truncated[i] else obs
         self.t[truncated] = 0
         return StepResult(
@@ -233,7 +248,11 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
             fault=fault if fault.any() else None,
         )
 
+    def render(self, i: int) -> np.ndarray:
+        """The ``(height, width, 3)`` uint8 image of env ``i`` now (built with ``render``)."""
+        return self.envs[i].render()
+
     def close(self) -> None:
-        """Close every simulator."""
+        """Close every simulator (and its offscreen renderer)."""
         for env in self.envs:
             env.close()

@@ -11,11 +11,14 @@ from __future__ import annotations
 from torch import nn
 
 from softmod.config import (
+    CARENetConfig,
     HardRoutingNetConfig,
     MixExpertNetConfig,
     MLPNetConfig,
+    MOORENetConfig,
     MultiHeadNetConfig,
     NetworkConfig,
+    PaCoNetConfig,
     SingleTaskNetConfig,
     SoftModularNetConfig,
 )
@@ -61,6 +64,18 @@ def build_network(
             from softmod.nets.single_task import SingleTaskMLP
 
             return SingleTaskMLP(cfg, in_dim, out_dim, num_tasks, members)
+        case MOORENetConfig():
+            from softmod.nets.moore import MOORENet
+
+            return MOORENet(cfg, in_dim, out_dim, num_tasks, members)
+        case PaCoNetConfig():
+            from softmod.nets.paco import PaCoNet
+
+            return PaCoNet(cfg, in_dim, out_dim, num_tasks, members)
+        case CARENetConfig():
+            from softmod.nets.care import CARENet
+
+            return CARENet(cfg, in_dim, out_dim, num_tasks, members)
         case _:
             raise TypeError(f"unknown network config {type(cfg).__name__}")
 

@@ -13,6 +13,10 @@ instead of a Python loop. A network maps ``x: (B, in)`` or ``(E, B, in)`` and ``
 - :class:`GroupedLinear` (and :func:`grouped_linear`): ``members x groups`` independent ``Linear``
   layers, weight ``(E, G, in, out)``, applied to grouped rows ``(E, G, m, in)`` with one ``bmm``.
 - :class:`StackedModuleLayer`: the ``n`` modules of one soft-modular layer, ``(E, n, in, out)``.
+- :class:`ExpertLinear`: the ``k`` experts (MOORE, CARE) or parameter sets (PaCo) of a layer,
+  ``(E, k, in, out)``, on a shared input or one input per expert, with an fp32 output variant;
+  initialised by its owner after each method's reference code (:func:`xavier_`,
+  :func:`torch_default_bias_`), not with :func:`authors_init_`.
 """
 
 from __future__ import annotations
@@ -236,5 +240,62 @@ class StackedModuleLayer(nn.Module):
         """Shape summary for ``print(module)``."""
         return (
             f"members={self.members}, modules={self.num_modules}, "
+            f"in={self.in_features}, out={self.out_features}"
+        )
+
+
+def xavier_(weight: torch.Tensor, gain: float = 1.0) -> None:
+    """``xavier_uniform_`` on every ``(in, out)`` matrix of a stacked weight ``(..., in, out)``:
+    uniform in ±gain·sqrt(6 / (in + out))."""
+    fan_in, fan_out = weight.shape[-2], weight.shape[-1]
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
+
+
+def torch_default_bias_(bias: torch.Tensor, fan_in: int) -> None:
+    """``nn.Linear``'s default bias initialisation: uniform in ±1/sqrt(fan_in)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        bias.uniform_(-bound, bound)
+
+
+def expert_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``x`` through every expert: ``x`` ``(B, in)`` or ``(E, B, in)`` (shared by the experts) or
+    ``(E, k, B, in)`` (one input per expert); ``weight (E, k, in, out)``, ``bias (E, k, 1, out)``
+    -> ``(E, k, B, out)``."""
+    if x.dim() == 3:
+        x = x.unsqueeze(1)  # (E, 1, B, in): every expert of a member reads it
+    return torch.matmul(x, weight) + bias
+
+
+class ExpertLinear(nn.Module):
+    """``members x experts`` independent ``Linear(in, out)``; weight ``(E, k, in, out)``, bias
+    ``(E, k, 1, out)`` (zeros; the weight is left for the owner to initialise). Input as
+    :func:`expert_product`; output ``(E, k, B, out)``.
+
+    ``output=True`` keeps the product in fp32 under ``--precision bf16`` (an output layer, see
+    :mod:`softmod.precision`); hidden layers multiply with the bf16 weight copies.
+    """
+
+    def __init__(
+        self, members: int, experts: int, in_features: int, out_features: int, output: bool = False
+    ) -> None:
+        super().__init__()
+        self.members, self.experts = members, experts
+        self.in_features, self.out_features, self.output = in_features, out_features, output
+        self.weight = nn.Parameter(torch.empty(members, experts, in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(members, experts, 1, out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Every expert of every member: ``-> (E, k, B, out)``."""
+        if self.output:
+            return fp32_output(expert_product, x, self.weight, self.bias)
+        return expert_product(x, lowp(self.weight), lowp(self.bias))
+
+    def extra_repr(self) -> str:
+        """Shape summary for ``print(module)``."""
+        return (
+            f"members={self.members}, experts={self.experts}, "
             f"in={self.in_features}, out={self.out_features}"
         )

@@ -22,6 +22,12 @@ by :func:`softmod.nets.build_network` from its config, and declares:
   network's detached per-row losses and adds the result to the total loss.
 - :meth:`~TaskNetwork.before_update`: called once at the start of every update (Hard Routing
   samples its routes there); default nothing.
+- ``has_row_mask`` (default False) and :meth:`~TaskNetwork.row_mask`: the network leaves rows out
+  of this update's losses (PaCo's loss mask-out of diverging tasks). The agent then passes the
+  detached per-row total loss (policy + both critics) and multiplies the rows' loss weights by
+  the returned ``(B,)`` weights.
+- :meth:`~TaskNetwork.after_update`: called once after the optimiser steps of every update (PaCo
+  resets the masked tasks' compositional vectors there); default nothing.
 - :meth:`~TaskNetwork.extra_state` / :meth:`~TaskNetwork.load_extra_state`: tensors a checkpoint
   must hold besides the ``state_dict`` (Hard Routing's sampled routes); default none.
 - ``has_routing`` (default False) and :meth:`~TaskNetwork.routing`: the routing probabilities of a
@@ -46,6 +52,7 @@ class TaskNetwork(nn.Module):
     task_specific: ClassVar[tuple[str, ...]] = ()
     has_extra_loss: ClassVar[bool] = False
     has_routing: ClassVar[bool] = False
+    has_row_mask: ClassVar[bool] = False
 
     def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         """``x: (B, in)`` or ``(E, B, in)``, ``task: (B,)`` -> ``(E, B, out)``."""
@@ -73,6 +80,15 @@ class TaskNetwork(nn.Module):
         """The network's own loss term (only called when ``has_extra_loss``): ``row_loss
         (E, B)`` is this network's detached per-row loss (lower is better), ``task (B,)``."""
         raise NotImplementedError(f"{type(self).__name__} declares no extra loss")
+
+    def row_mask(self, row_loss: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """The weights ``(B,)`` (0 or 1) of the rows this update keeps in its losses (only called
+        when ``has_row_mask``): ``row_loss (B,)`` is the detached per-row total loss, policy plus
+        both critics, ``task (B,)``. No host synchronisation in a graph-safe network."""
+        raise NotImplementedError(f"{type(self).__name__} declares no row mask")
+
+    def after_update(self) -> None:
+        """Called by the agent once after the optimiser steps of every update; default nothing."""
 
     # ------------------------------------------------------------------ checkpoints
     def extra_state(self) -> dict[str, torch.Tensor]:

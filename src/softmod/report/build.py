@@ -4,7 +4,8 @@ Output layout under ``--out``::
 
     index.html            everything below on one page, viewable offline
     report.json           every number of the tables, the skipped runs, the routing summaries
-    table1.md/.csv        Table 1 (mean ± std over seeds, IQM with 95 % bootstrap interval)
+    table1.md/.csv        Table 1 (mean ± std over seeds, IQM with 95 % bootstrap interval) and
+                          the published reference rows (report/published.py) beside ours
     per_task.md/.csv      per-task breakdown
     table2.md             Table 2 (capacity variants), when capacity runs exist
     figures/curves_*.png  Figure 5 (and Figure 6 capacity / ablation curves when those runs exist)
@@ -12,6 +13,7 @@ Output layout under ``--out``::
     figures/routing_*.png Figure 3, per soft-modular group, 10 tasks per image
     data/tsne_*.csv       the t-SNE points (x, y, task) behind each Figure 4
     data/routing_*.json   the per-task mean routing probabilities behind each Figure 3
+    videos/*.gif          the GIFs of the best run per method that has videos (softmod eval --video)
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from softmod.report.collect import (
     setting_label,
 )
 from softmod.report.html import Section, write_index
+from softmod.report.published import published_table
 from softmod.report.routing import (
     RoutingData,
     embed_tsne,
@@ -48,6 +51,7 @@ from softmod.report.routing import (
     subsample,
 )
 from softmod.report.stats import GroupStats, aggregate_curves, group_stats
+from softmod.report.videos import video_section
 
 TASKS_PER_ROUTING_FIGURE = 10
 KNN_K = 5
@@ -294,9 +298,10 @@ def build_report(
 
     # tables
     t1, t1d = tables.table1(report.stats), tables.table1_details(report.stats)
+    t1p = published_table(report.stats)  # issue 20: published reference rows, with sources
     per_task = tables.per_task_tables(report.stats)
     t2 = tables.table2(groups, report.stats)
-    report.files += [tables.write_markdown(out / "table1.md", "Table 1", [t1, t1d])]
+    report.files += [tables.write_markdown(out / "table1.md", "Table 1", [t1, t1d, t1p])]
     report.files += [tables.write_markdown(out / "per_task.md", "Per-task success", per_task)]
     report.files += tables.write_csvs(out, report.stats)
     if t2:
@@ -341,7 +346,7 @@ def build_report(
     ]
     intro += [f'<span class="warn">{html.escape(n)}</span>' for n in notes]
     sections = [
-        Section("Table 1: final success", "table1", tables=[t1, t1d]),
+        Section("Table 1: final success", "table1", tables=[t1, t1d, t1p]),
         Section(
             "Figure 5: training curves",
             "fig5",
@@ -371,6 +376,10 @@ def build_report(
                 for p in r.diagrams
             ]
         sections.append(Section("Figures 3 and 4: routing", "routing", text=text, figures=figs))
+    videos, gifs = video_section(groups, out)  # issue 22: GIFs of softmod eval --video
+    if videos is not None:
+        sections.append(videos)
+        report.files += gifs
     sections.append(Section("Per-task success", "per-task", tables=per_task, collapsed=True))
     links = ["table1.md", "table1.csv", "per_task.md", "per_task.csv", "report.json"]
     links += ["table2.md"] if t2 else []

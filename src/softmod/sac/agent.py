@@ -83,6 +83,8 @@ class MultiTaskSAC(nn.Module):
         self._nets = (self.policy.net, self.q.net)  # TaskNetwork: before_update, extra_loss
         # networks with a learning signal of their own (Hard Routing's REINFORCE router)
         self._extra_loss_nets = [n for n in self._nets if n.has_extra_loss]
+        # networks that leave rows out of an update's losses (PaCo's mask-out)
+        self._row_mask_nets = [n for n in self._nets if n.has_row_mask]
         self._q_params: list[torch.Tensor] = list(self.q.parameters())
         self._q_target_params: list[torch.Tensor] = list(self.q_target.parameters())
         # how the task gradients of the critic and policy losses are combined (softmod/grad/)
@@ -123,6 +125,8 @@ class MultiTaskSAC(nn.Module):
         self.grad.after_step(terms)
         with torch.no_grad():
             torch._foreach_lerp_(self._q_target_params, self._q_params, s.tau)
+        for net in self._nets:
+            net.after_update()
 
         return {
             "loss/q": terms.loss_q.detach(),
@@ -163,12 +167,16 @@ class MultiTaskSAC(nn.Module):
                 batch.reward, batch.terminated, next_q, next_log_prob, alpha, s.gamma
             )
         q_pred = self.q(batch.obs, batch.action, task)
-        loss_q = losses.critic_loss(q_pred, target, weight)
 
         # policy: gradients flow through the (frozen) critics into the action only
         self.q.requires_grad_(False)
         q_new = self.q(batch.obs, new_action, task).min(0).values
         self.q.requires_grad_(True)
+        if self._row_mask_nets:  # detached per-row total loss: policy + both critics
+            row_loss = weight * ((q_pred - target).pow(2).sum(0) + alpha * log_prob - q_new)
+            for net in self._row_mask_nets:  # PaCo's mask-out: 0 for its masked tasks' rows
+                weight = weight * net.row_mask(row_loss.detach(), task)
+        loss_q = losses.critic_loss(q_pred, target, weight)
         loss_pi = losses.policy_loss(q_new, log_prob, alpha, weight)
         total = loss_q + loss_pi
         extra = None

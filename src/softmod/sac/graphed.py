@@ -16,10 +16,10 @@ Reproducibility: a graphed run is deterministic for a seed, but not bit-identica
 (the warm-up draws from the CUDA generator), and a resumed graphed run continues with a new graph.
 
 Only networks without host synchronisation in their forward can be captured: those that declare
-``graph_safe = True`` (:class:`softmod.nets.protocol.TaskNetwork`; MT-SAC, Mix-Expert and soft
-modularization). The networks that group rows by task (multi-head, single-task, Hard Routing) read
-group sizes on the host and stay eager, as do the gradient methods other than ``plain`` (issue
-21); :func:`graph_safe` tells which.
+``graph_safe = True`` (:class:`softmod.nets.protocol.TaskNetwork`; MT-SAC, Mix-Expert, soft
+modularization, MOORE, PaCo and CARE). The networks that group rows by task (multi-head,
+single-task, Hard Routing) read group sizes on the host and stay eager, as do the gradient
+methods other than ``plain`` (issue 21); :func:`graph_safe` tells which.
 """
 
 from __future__ import annotations

@@ -452,12 +452,17 @@ def train(
     progress: bool = True,
     console: Console | None = None,
     stop_at: int | None = None,
+    wandb_project: str | None = None,
 ) -> TrainResult:
     """Train one multi-task SAC agent as ``cfg`` says; write everything under ``run_dir``.
 
     ``stop_at``: stop as a signal would after that many environment steps (a checkpoint, then
-    :class:`RunInterrupted`); :func:`softmod.resume.resume` continues the run.
+    :class:`RunInterrupted`); :func:`softmod.resume.resume` continues the run. ``wandb_project``:
+    also log to Weights & Biases (``softmod/wandb_log.py``).
     """
+    from softmod.wandb_log import check_wandb
+
+    check_wandb(wandb_project)
     from softmod.config import save_config
     from softmod.validation import check_run_dir, validate_config
 
@@ -475,4 +480,21 @@ def train(
         f"({trainer.env.num_tasks} tasks, horizon {cfg.env.horizon}), device {trainer.device}, "
         f"parameters: policy {counts['policy']:,}, Q-function {counts['q']:,} (x2) -> {run_dir}"
     )
-    return trainer.run(progress, stop_at)
+    if wandb_project is None:
+        return trainer.run(progress, stop_at)
+    from softmod.wandb_log import WandbSink
+
+    try:
+        sink = WandbSink(wandb_project, cfg, run_dir)
+    except BaseException:
+        trainer.close()
+        raise
+    trainer.logger.sinks.append(sink)
+    failed = True
+    try:
+        result = trainer.run(progress, stop_at)
+        sink.final(result.final_eval)
+        failed = False
+        return result
+    finally:
+        sink.close(failed)
