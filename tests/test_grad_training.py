@@ -11,7 +11,7 @@ import torch
 from softmod.checkpoint import load_file, step_checkpoints
 from softmod.config import CAGradConfig, FAMOConfig, GradNormConfig, PCGradConfig
 from softmod.resume import resume
-from softmod.train import RunInterrupted, train
+from softmod.loop import RunInterrupted, train
 
 from .test_resume import assert_same_run, small_config
 
