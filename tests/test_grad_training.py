@@ -10,8 +10,8 @@ import torch
 
 from softmod.checkpoint import load_file, step_checkpoints
 from softmod.config import CAGradConfig, FAMOConfig, GradNormConfig, PCGradConfig
-from softmod.resume import resume
 from softmod.loop import RunInterrupted, train
+from softmod.resume import resume
 
 from .test_resume import assert_same_run, small_config
 
@@ -41,9 +41,10 @@ def _grad_state(run_dir: Path) -> dict[str, torch.Tensor]:
 
 # MT-SAC (2 x 128) on the 2-task toy (opposite goals: the tasks conflict), toy SAC defaults of
 # tests/conftest.py; success is 0 or 1 per task. Measured (seed 0, eval every 1k steps):
-# plain 1.0 from 4k; cagrad and famo 1.0 from 4k; PCGREAD_NOTE, gradnorm 1.0 from 3k
+# plain 1.0 from 4k; cagrad and famo 1.0 from 4k; gradnorm 1.0 from 3k; pcgrad 0.5 at 4k, 1.0
+# from 5k to 8k (measured to 8k)
 LEARNING: dict[str, tuple[int, float]] = {  # method: (env steps, final mean success >=)
-    "pcgrad": (8_000, 0.9),
+    "pcgrad": (6_000, 0.9),
     "cagrad": (4_000, 0.9),
     "gradnorm": (4_000, 0.9),
     "famo": (4_000, 0.9),
