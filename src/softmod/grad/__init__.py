@@ -21,7 +21,6 @@ from softmod.config import (
 
 if TYPE_CHECKING:  # torch is imported only where a method is built (the CLI stays light)
     import torch
-    from torch import nn
 
     from softmod.grad.base import GradMethod
 
@@ -89,8 +88,8 @@ def grad_name(cfg: GradConfig) -> str:
 
 def build_grad_method(
     cfg: GradConfig,
-    policy_params: list[nn.Parameter],
-    q_params: list[nn.Parameter],
+    policy_params: list[torch.Tensor],
+    q_params: list[torch.Tensor],
     num_tasks: int,
     device: torch.device,
 ) -> GradMethod:

@@ -19,11 +19,10 @@ and ``T x P`` floats for the gradients of ``P`` parameters (MT10, soft-shallow p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 
 @dataclass
@@ -61,7 +60,7 @@ def task_losses_of_rows(q_rows: torch.Tensor, num_tasks: int) -> torch.Tensor:
     return q_rows.reshape(q_rows.shape[0], num_tasks, -1).mean(-1).sum(0)
 
 
-def per_task_grads(task_losses: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+def per_task_grads(task_losses: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     """``(T, P)``: the gradient of each task's loss w.r.t. ``params`` (flattened, concatenated),
     from one batched backward (see the module doc for the cost). Parameters a loss does not reach
     (Hard Routing's router logits) get zeros."""
@@ -79,7 +78,7 @@ def per_task_grads(task_losses: torch.Tensor, params: list[nn.Parameter]) -> tor
     )
 
 
-def set_grads(params: list[nn.Parameter], flat: torch.Tensor) -> None:
+def set_grads(params: list[torch.Tensor], flat: torch.Tensor) -> None:
     """Write a flat ``(P,)`` gradient into ``params``' ``.grad`` (which were zeroed to None)."""
     for p, g in zip(params, flat.split([p.numel() for p in params]), strict=True):
         p.grad = g.view_as(p).to(p.dtype).contiguous()
@@ -110,8 +109,8 @@ class GradMethod:
 
     def __init__(
         self,
-        policy_params: list[nn.Parameter],
-        q_params: list[nn.Parameter],
+        policy_params: list[torch.Tensor],
+        q_params: list[torch.Tensor],
         num_tasks: int,
         device: torch.device,
     ) -> None:
@@ -120,7 +119,7 @@ class GradMethod:
         # per loss, (P,) bool: the columns of the flat gradient that belong to shared parameters
         self.shared: dict[str, torch.Tensor | None] = {}
 
-    def set_shared(self, shared: list[list[nn.Parameter]]) -> None:
+    def set_shared(self, shared: Sequence[Sequence[torch.Tensor]]) -> None:
         """Mark the parameters shared across tasks (``TaskNetwork.shared_parameters`` of the
         policy's and the Q-function's network): :attr:`shared` gets a column mask per loss, or
         None where no parameter is shared (single-task SAC)."""

@@ -92,9 +92,7 @@ class MultiTaskSAC(nn.Module):
             cfg.grad, list(self.policy.parameters()), self._q_params, num_tasks, device
         )
         # which of those parameters are shared across tasks (the network protocol's split)
-        self.grad.set_shared(
-            [n.shared_parameters() for n in (self.policy.net, self.q.net)]  # type: ignore[operator]
-        )
+        self.grad.set_shared([n.shared_parameters() for n in (self.policy.net, self.q.net)])
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the policy and of ONE Q-function (the twin holds two)."""
