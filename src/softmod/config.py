@@ -289,7 +289,7 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             continue
         default = getattr(cls(), key) if key in names else None
         if isinstance(value, dict):
-            sub_cls = _network_type(value["type"]) if "type" in value else type(default)
+            sub_cls = _tagged_type(value["type"], default) if "type" in value else type(default)
             kwargs[key] = _build(sub_cls, value)
         elif isinstance(value, list):
             kwargs[key] = tuple(value)
@@ -298,10 +298,14 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def _network_type(name: str) -> type:
-    types = _tagged_types()
+def _tagged_type(name: str, default: Any) -> type:
+    """The union member ``name`` of the field whose default is ``default`` (a network or a
+    gradient-method config)."""
+    networks = network_types()
+    kind, types = ("network", networks) if type(default) in networks.values() else (
+        "gradient-method", grad_types())  # fmt: skip
     if name not in types:
-        raise ValueError(f"unknown config type {name!r}; allowed: {', '.join(types)}")
+        raise ValueError(f"unknown {kind} config type {name!r}; allowed: {', '.join(types)}")
     return types[name]
 
 
