@@ -1,5 +1,5 @@
-"""MOORE, PaCo and CARE (issue 20) learn the toy tasks, and train on MT10 / MT50 through the CLI
-(fp32 and bf16) followed by ``softmod eval``. All slow: run with ``-m slow``."""
+"""MOORE, PaCo and CARE (issue 20) train on MT10 through the CLI (fp32 and bf16) followed by
+``softmod eval``. Slow: run with ``-m slow``."""
 
 from __future__ import annotations
 
@@ -10,49 +10,17 @@ from pathlib import Path
 import pytest
 
 from softmod.cli import main
-from softmod.config import CARENetConfig, EnvConfig, MOORENetConfig, NetworkConfig, PaCoNetConfig
-from softmod.loop import train
 
-from .conftest import toy_config
-
-# Widths shrunk from the published 3 x 400 for test speed; the SAC settings are the toy defaults
-# of tests/conftest.py (horizon 30, 32 rows per task, warm-up 500 per task). Success on the
-# fixed-start toy is 0 or 1 per task: 0.75 is 3 of the 4 tasks.
-# NOT YET MEASURED: these thresholds are the MT-SAC toy test's, not a measurement of each method.
-# A first run (one thread, machine at load ~13, stopped at 4k of the 10k steps for time) had
-# periodic success 0.25 (PaCo) and 0.75 (CARE) at step 4,000, MOORE still at its 2,000-step eval 0.
-LEARNING: dict[str, tuple[NetworkConfig, int, float, float]] = {
-    # method: (network, env steps, final mean success >=, best periodic eval >=)
-    "moore": (MOORENetConfig(experts=2, hidden=(128, 128)), 10_000, 0.75, 0.9),
-    "paco": (PaCoNetConfig(param_sets=2, hidden=(128, 128)), 10_000, 0.75, 0.9),
-    "care": (CARENetConfig(experts=2, hidden=(128, 128)), 10_000, 0.75, 0.9),
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", list(LEARNING))
-def test_new_method_learns_the_toy_tasks(method: str, tmp_path: Path) -> None:
-    net, steps, final, best = LEARNING[method]
-    cfg = toy_config(
-        env=EnvConfig(benchmark="toy", horizon=30, toy_tasks=4),
-        policy_net=net,
-        q_net=net,
-        method=method,
-        total_steps=steps,
-        eval_interval=2_000,
-    )
-    result = train(cfg, tmp_path / method, progress=False)
-    with (tmp_path / method / "eval.csv").open() as f:
-        history = [float(row["eval/mean_success"]) for row in csv.DictReader(f)]
-    assert result.final_eval.mean_success >= final, (result.final_eval.success, history)
-    assert max(history) >= best, history
+# The toy learning tests of MOORE, PaCo and CARE (issue 20) are not here yet: their thresholds
+# were never measured (every attempt ran on a machine at load ~13, where 10k toy steps took
+# over 14 minutes), and a guessed threshold is not a test. Issue 20 stays open for them.
 
 
 # MT10: one process trains the three methods (each precision on one of the two benchmarks), so
 # each method trains in fp32 and in bf16 across the two tests; MT50 uses the methods' MT50 sizes.
 CLI_RUNS = {
     "mt10": [("moore", "fp32"), ("paco", "bf16"), ("care", "fp32")],
-    "mt50": [("moore-mt50", "bf16"), ("paco-mt50", "fp32"), ("care-mt50", "bf16")],
+    # MT50 ("moore-mt50" bf16, "paco-mt50" fp32, "care-mt50" bf16) is not run yet: see issue 20
 }
 
 

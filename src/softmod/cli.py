@@ -246,7 +246,9 @@ def run_presets(args: PresetsArgs) -> None:
         steps = f"{p.total_steps / 1e6:g}M"
         paper = p.source.replace("Table ", "T").replace("Figure ", "F").replace("Section ", "§")
         paper = paper.replace("ablation: w/o obs, with balance", "w/o obs")
-        table.add_row(p.name, p.method, "on" if p.balance else "off", steps, paper)
+        paper = paper.replace("not in the paper (issue 21)", "-")
+        method = p.method if p.grad == "plain" else f"{p.method} --grad {p.grad}"
+        table.add_row(p.name, method, "on" if p.balance else "off", steps, paper)
     Console().print(table)
 
 

@@ -164,6 +164,60 @@ def network_types() -> dict[str, type]:
     return {c.__name__: c for c in typing.get_args(NetworkConfig)}
 
 
+# ----------------------------------------------------------------- gradient methods (issue 21)
+# How the per-task gradients of the critic and policy losses are combined (softmod/grad/).
+
+
+@dataclass(frozen=True)
+class PlainGradConfig:
+    """The paper: the losses summed, one backward (no per-task gradients)."""
+
+
+@dataclass(frozen=True)
+class PCGradConfig:
+    """PCGrad (Yu et al., 2020): each task gradient projected off the ones it conflicts with."""
+
+
+@dataclass(frozen=True)
+class CAGradConfig:
+    """CAGrad (Liu et al., 2021): the update that maximises the worst task's improvement within a
+    ball of radius ``c * ||g0||`` around the mean gradient ``g0``."""
+
+    c: float = 0.9  # CAGrad's mtrl run.sh: 0.9 for MT10 (0.5 for MT50)
+
+
+@dataclass(frozen=True)
+class GradNormConfig:
+    """GradNorm (Chen et al., 2018): task loss weights trained to balance the task gradient
+    norms by their relative training rates."""
+
+    alpha: float = 1.0  # asymmetry; mtrl's Meta-World config (metaworld_gradnorm.yaml): 1.0
+    lr: float = 0.025  # Adam learning rate of the task weights (ours; see softmod/grad/gradnorm.py)
+
+
+@dataclass(frozen=True)
+class FAMOConfig:
+    """FAMO (Liu et al., 2023): task weights softmax(xi) that balance the tasks' log-loss
+    decrease, from the losses alone (no per-task gradients)."""
+
+    gamma: float = 0.01  # weight decay of the logits; FAMO's mtrl run.sh for MT10: 0.01
+    lr: float = 0.025  # Adam learning rate of the logits; FAMO's mtrl run.sh for MT10: 0.025
+
+
+# `grad.build_grad_method` dispatches on the type with `match`.
+GradConfig = PlainGradConfig | PCGradConfig | CAGradConfig | GradNormConfig | FAMOConfig
+
+
+def grad_types() -> dict[str, type]:
+    """Every gradient-method config type by class name, read from the :data:`GradConfig` union."""
+    return {c.__name__: c for c in typing.get_args(GradConfig)}
+
+
+def _tagged_types() -> dict[str, type]:
+    """The union members a saved config names by ``type``: networks and gradient methods."""
+    return {**network_types(), **grad_types()}
+
+
 @dataclass(frozen=True)
 class SACConfig:
     """Multi-task SAC hyperparameters (DESIGN §4, authors' code)."""
@@ -205,16 +259,19 @@ class RunConfig:
     # issue 17: fp32 (faithful, default) or bf16 mixed precision (softmod/precision.py says what
     # runs in which precision); fixed for the run's lifetime (not a resumable change)
     precision: PrecisionName = "fp32"
+    # issue 21: how task gradients are combined (softmod/grad/); plain = the paper
+    grad: GradConfig = field(default_factory=PlainGradConfig)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """Turn a (nested) config dataclass into JSON-ready data; network configs carry their type."""
+    """Turn a (nested) config dataclass into JSON-ready data; network and gradient-method configs
+    carry their type."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             sub = to_dict(value)
-            if type(value) in network_types().values():
+            if type(value) in _tagged_types().values():
                 sub = {"type": type(value).__name__, **sub}
             out[f.name] = sub
         elif isinstance(value, tuple):
@@ -232,7 +289,7 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             continue
         default = getattr(cls(), key) if key in names else None
         if isinstance(value, dict):
-            sub_cls = _network_type(value["type"]) if "type" in value else type(default)
+            sub_cls = _tagged_type(value["type"], default) if "type" in value else type(default)
             kwargs[key] = _build(sub_cls, value)
         elif isinstance(value, list):
             kwargs[key] = tuple(value)
@@ -241,10 +298,14 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def _network_type(name: str) -> type:
-    types = network_types()
+def _tagged_type(name: str, default: Any) -> type:
+    """The union member ``name`` of the field whose default is ``default`` (a network or a
+    gradient-method config)."""
+    networks = network_types()
+    kind, types = ("network", networks) if type(default) in networks.values() else (
+        "gradient-method", grad_types())  # fmt: skip
     if name not in types:
-        raise ValueError(f"unknown network config type {name!r}; allowed: {', '.join(types)}")
+        raise ValueError(f"unknown {kind} config type {name!r}; allowed: {', '.join(types)}")
     return types[name]
 
 

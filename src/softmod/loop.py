@@ -150,7 +150,14 @@ class Trainer:
             self.loop = LoopState.fresh(self.env.reset(), cfg.seed)
         else:
             self._restore(state, replay or {})
-        self.logger = RunLogger(self.run_dir, names, None if state is None else self.step)
+        # the gradient method's metrics; per-task ones come from the update as <name>/<task index>
+        grad = self.agent.grad
+        self.metric_names = {
+            f"{m}/{i}": f"{m}/{task}" for m in grad.task_metrics() for i, task in enumerate(names)
+        }
+        columns = grad.metrics() + list(self.metric_names.values())
+        resume_step = None if state is None else self.step
+        self.logger = RunLogger(self.run_dir, names, resume_step, columns)
         self.session_start = time.perf_counter()
 
     @classmethod
@@ -300,7 +307,7 @@ class Trainer:
             row["train/episode_return"] = float(np.mean(self.loop.done_returns))
             row["train/episode_success"] = float(np.mean(self.loop.done_success))
         for k, v in self.loop.sums.items():
-            row[k] = float(v) / max(self.loop.updates_since_log, 1)
+            row[self.metric_names.get(k, k)] = float(v) / max(self.loop.updates_since_log, 1)
         log_alpha = self.agent.log_alpha.detach()
         weights = balance_weights(log_alpha).cpu().numpy()
         for i, name in enumerate(self.logger.task_names):

@@ -15,7 +15,10 @@ Names are ``<row>-<benchmark>-<goals>``:
   balance) and ``mt-mh-sac-balance`` (the baseline with balance);
 - later networks (issue 20): ``moore``, ``paco``, ``care`` with their published budgets; on MT50
   they train the MT50 size of their reference configs (``moore-mt50``, ``paco-mt50``,
-  ``care-mt50``, :data:`BENCHMARK_SIZES`).
+  ``care-mt50``, :data:`BENCHMARK_SIZES`);
+- gradient methods (issue 21, not in the paper), MT10 only: ``<method>-<grad>`` for MT-SAC and
+  soft-shallow with ``--grad pcgrad | cagrad | gradnorm | famo``, e.g.
+  ``soft-shallow-pcgrad-mt10-fixed``; the method's budget and balance, the method's defaults.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ ABLATIONS: dict[str, tuple[str, bool]] = {
     "soft-shallow-no-obs-no-balance": ("soft-shallow-no-obs", False),
     "soft-deep-no-obs-no-balance": ("soft-deep-no-obs", False),
     "mt-mh-sac-balance": ("mt-mh-sac", True),
+}
+
+# issue 21: gradient-method rows, MT10 only: row name -> (method, --grad)
+GRAD_ROWS: dict[str, tuple[str, str]] = {
+    f"{method}-{grad}": (method, grad)
+    for method in ("mt-sac", "soft-shallow")
+    for grad in ("pcgrad", "cagrad", "gradnorm", "famo")
 }
 
 
@@ -73,6 +83,7 @@ class Preset:
     balance: bool
     total_steps: int
     source: str  # where the paper shows it, e.g. "Table 1", "Table 2", "Figure 6b"
+    grad: str = "plain"  # --grad (issue 21)
 
     def train_options(self) -> dict[str, Any]:
         """The options this preset sets (names of :class:`softmod.resolve.TrainOptions`)."""
@@ -82,6 +93,7 @@ class Preset:
             "goals": self.goals,
             "balance": self.balance,
             "total_steps": self.total_steps,
+            "grad": self.grad,
         }
 
 
@@ -123,6 +135,20 @@ def _build() -> dict[str, Preset]:
                     total_steps=default_total_steps(method, benchmark),
                     source=_source(row, method, benchmark, goals),
                 )
+    for row, (method, grad) in GRAD_ROWS.items():
+        for goals in GOALS:
+            name = f"{row}-mt10-{goals}"
+            out[name] = Preset(
+                name=name,
+                row=row,
+                method=method,
+                benchmark="mt10",
+                goals=goals,
+                balance=METHODS[method].balance,
+                total_steps=default_total_steps(method, "mt10"),
+                source="not in the paper (issue 21)",
+                grad=grad,
+            )
     return out
 
 

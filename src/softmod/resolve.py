@@ -39,13 +39,16 @@ from softmod.config import (
     RunConfig,
     SACConfig,
 )
+from softmod.grad import GRAD_METHODS, GRAD_OPTIONS, grad_config, grad_options
 from softmod.methods import METHODS, default_total_steps, get_method
 from softmod.validation import ConfigError, batch_per_task_of, validate_config
 
 if typing.TYPE_CHECKING:
     MethodName = str
+    GradName = str
 else:  # the choices tyro shows and checks
     MethodName = Literal[tuple(METHODS)]
+    GradName = Literal[tuple(GRAD_METHODS)]
 
 # Replay capacity per task when --buffer-per-task is not given (DESIGN §4: 1e5 on MT10, 2e5 on
 # MT50; MT1 keeps every transition of its 1M default budget)
@@ -151,6 +154,21 @@ class TrainOptions:
     """Arithmetic of the update: fp32 (the faithful default) or bf16 mixed precision (bf16 matrix
     products, fp32 weights, optimiser, Q-values, TD target and losses; fast on CPUs with AMX /
     AVX512-BF16). Recorded in config.json; a resumed run keeps it."""
+    # issue 21: the gradient method and its options (softmod/grad/) land in `grad` together
+    grad: GradName = dataclasses.field(default="plain", metadata={"config": "grad"})
+    """How the task gradients of the critic and policy losses are combined (any --method):
+    plain (the paper: summed losses), pcgrad, cagrad, gradnorm or famo (README: gradient
+    methods). Not with --benchmark mt1."""
+    cagrad_c: float | None = dataclasses.field(default=None, metadata={"config": "grad"})
+    """--grad cagrad: radius c of the ball around the mean gradient (default 0.9, CAGrad's MT10)."""
+    gradnorm_alpha: float | None = dataclasses.field(default=None, metadata={"config": "grad"})
+    """--grad gradnorm: asymmetry alpha (default 1.0, mtrl's Meta-World GradNorm)."""
+    gradnorm_lr: float | None = dataclasses.field(default=None, metadata={"config": "grad"})
+    """--grad gradnorm: Adam learning rate of the task weights (default 0.025)."""
+    famo_gamma: float | None = dataclasses.field(default=None, metadata={"config": "grad"})
+    """--grad famo: weight decay of the task logits (default 0.01, FAMO's MT10)."""
+    famo_lr: float | None = dataclasses.field(default=None, metadata={"config": "grad"})
+    """--grad famo: Adam learning rate of the task logits (default 0.025, FAMO's MT10)."""
     task_context: Path | None = None
     """CARE only: per-task context vectors (.npy (T, C), or .json: T rows or {task: row}) instead
     of the learned task embedding; the rows are stored in config.json (softmod/task_context.py)."""
@@ -212,6 +230,8 @@ def config_flag(path: str) -> str:
     """How a message names config field ``path``: the flag of the option landing there
     (``"torch_threads"`` -> ``--threads``, ``"env.horizon"`` -> ``--horizon``); a field no
     option sets keeps its dotted path (``sac.grad_clip``, ``policy_net.hidden``)."""
+    if path.split(".")[0] == "grad":  # the gradient method and its options (issue 21)
+        return "--grad"
     for f in dataclasses.fields(TrainOptions):
         if f.metadata.get("config") == path:
             return _flag(f.name)
@@ -274,7 +294,7 @@ def _build(opts: TrainOptions) -> RunConfig:
     """Every option to its place in the config, then the derived defaults."""
     parts: dict[str, dict[str, Any]] = {"": {}, "env": {}, "sac": {}}
     for f in dataclasses.fields(TrainOptions):
-        if "config" in f.metadata:
+        if f.metadata.get("config", "grad") != "grad":  # preset, batch_size: none; grad: below
             head, _, leaf = f.metadata["config"].rpartition(".")
             parts[head][leaf] = getattr(opts, f.name)
     env, sac, top = parts["env"], parts["sac"], parts[""]
@@ -302,6 +322,7 @@ def _build(opts: TrainOptions) -> RunConfig:
         sac=SACConfig(**sac),
         policy_net=spec.network,
         q_net=spec.network,
+        grad=grad_config(opts.grad, {k: getattr(opts, k) for k in GRAD_OPTIONS}),
         **top,
     )
     if opts.task_context is None:
@@ -316,12 +337,14 @@ def options_from_config(cfg: RunConfig) -> dict[str, Any]:
     the networks come from ``cfg.method``). Used by ``--resume`` to compare a run's options."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(TrainOptions):
-        if "config" not in f.metadata:
-            continue  # preset, batch_size, task_context: their effect is in other fields already
+        if f.metadata.get("config", "grad") == "grad":
+            continue  # preset, batch_size, task_context: their effect is in other fields already;
+            # grad and its options: below
         value: Any = cfg
         for part in f.metadata["config"].split("."):
             value = getattr(value, part)
         out[f.name] = value
+    out.update(grad_options(cfg.grad))  # --grad and its options (issue 21)
     return out
 
 

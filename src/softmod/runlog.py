@@ -1,6 +1,7 @@
 """Run-directory logging: CSV files and TensorBoard event files, same metric names in both.
 
-Metric names are grouped: ``train/…``, ``loss/…``, ``alpha/<task>``, ``eval/<task>/success``.
+Metric names are grouped: ``train/…``, ``loss/…``, ``alpha/<task>``, ``eval/<task>/success``,
+and with a gradient method other than plain ``grad/…`` (``grad/q_weight/<task>``, issue 21).
 ``train.csv`` gets a row every log interval, ``eval.csv`` a row per evaluation; their columns are
 fixed when the run starts, so every row of a file has the same columns.
 
@@ -80,8 +81,14 @@ class RunLogger:
     """Writes ``train.csv``, ``eval.csv`` and TensorBoard events under ``run_dir``."""
 
     def __init__(
-        self, run_dir: Path, task_names: list[str], resume_step: int | None = None
+        self,
+        run_dir: Path,
+        task_names: list[str],
+        resume_step: int | None = None,
+        extra_columns: list[str] | None = None,
     ) -> None:
+        """``extra_columns``: train.csv columns after the standard ones (the gradient method's
+        metrics, issue 21: ``grad/q_cosine``, ``grad/q_weight/<task>``, ...)."""
         self.task_names = task_names
         per_task_alpha = [f"alpha/{t}" for t in task_names]
         per_task_balance = [f"balance/{t}" for t in task_names]
@@ -92,6 +99,7 @@ class RunLogger:
                 "train/episode_return", "loss/q", "loss/policy", "loss/alpha", "q/mean",
                 "policy/entropy", "grad_norm/policy", "grad_norm/q", "env/faults",
                 "train/skipped_updates", *per_task_alpha, *per_task_balance,
+                *(extra_columns or []),
             ],
             resume_step,
         )  # fmt: skip

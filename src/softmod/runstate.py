@@ -60,8 +60,9 @@ def _task_networks(agent: MultiTaskSAC) -> dict[str, TaskNetwork]:
 
 
 def learner_state(agent: MultiTaskSAC) -> dict[str, Any]:
-    """Networks, target networks, temperatures, router buffers, optimisers, and each network's
-    extra state (:meth:`TaskNetwork.extra_state`: Hard Routing's sampled routes)."""
+    """Networks, target networks, temperatures, router buffers, optimisers, each network's
+    extra state (:meth:`TaskNetwork.extra_state`: Hard Routing's sampled routes), and what the
+    gradient method learns (issue 21: GradNorm's weights, FAMO's logits, their optimisers)."""
     return {
         "agent": agent.state_dict(),
         "dims": torch.tensor([agent.obs_dim, agent.act_dim, agent.num_tasks]),
@@ -73,6 +74,7 @@ def learner_state(agent: MultiTaskSAC) -> dict[str, Any]:
         "net_state": {
             name: extra for name, m in _task_networks(agent).items() if (extra := m.extra_state())
         },
+        "grad": agent.grad.state_dict(),
     }
 
 
@@ -87,6 +89,7 @@ def load_learner_state(agent: MultiTaskSAC, state: dict[str, Any]) -> None:
         extra = {name: {"routes": t} for name, t in state.get("routes", {}).items()}
     for name, m in _task_networks(agent).items():
         m.load_extra_state(extra.get(name, {}))
+    agent.grad.load_state_dict(state.get("grad", {}))  # checkpoints before issue 21: plain
 
 
 def first_nonfinite_parameter(agent: MultiTaskSAC) -> str | None:

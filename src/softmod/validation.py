@@ -16,6 +16,7 @@ from softmod.config import (
     MAX_HORIZON,
     BenchmarkName,
     GoalSetting,
+    GradConfig,
     HardRoutingNetConfig,
     MixExpertNetConfig,
     NetworkConfig,
@@ -158,9 +159,33 @@ def validate_config(cfg: RunConfig) -> list[str]:
     validate_network(cfg.q_net, "Q-function")
     check_device(cfg.device)
     try:
-        return task_names(e)
+        names = task_names(e)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    validate_grad(cfg.grad, len(names))
+    return names
+
+
+def validate_grad(grad: GradConfig, num_tasks: int) -> None:
+    """The gradient method's options (issue 21); a method other than plain needs >= 2 tasks."""
+    from softmod.grad import GRAD_METHODS, grad_name
+
+    if type(grad) not in GRAD_METHODS.values():
+        raise ConfigError(
+            f"unknown --grad {type(grad).__name__}; allowed: {', '.join(GRAD_METHODS)}"
+        )
+    name = grad_name(grad)
+    if name != "plain" and num_tasks < 2:
+        raise ConfigError(
+            f"--grad {name} combines the gradients of several tasks, this benchmark has "
+            f"{num_tasks}; allowed: --grad plain"
+        )
+    for f in dataclasses.fields(grad):
+        value = getattr(grad, f.name)
+        flag = f"--{name}-{f.name}"
+        positive = f.name == "lr"
+        if not (value > 0 if positive else value >= 0) or value != value:
+            raise ConfigError(f"{flag} must be {'positive' if positive else '>= 0'}, got {value}")
 
 
 def validate_network(net: NetworkConfig, which: str) -> None:

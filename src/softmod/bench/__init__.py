@@ -26,7 +26,7 @@ from softmod.methods import METHODS
 if TYPE_CHECKING:
     import torch
 
-SECTIONS = ("collection", "updates", "reference", "e2e", "memory", "jax")
+SECTIONS = ("collection", "updates", "grad", "reference", "e2e", "memory", "jax")
 TARGETS = {
     "collection_ratio": 1.4,
     "soft_shallow_matmul_fraction": 0.5,
@@ -46,8 +46,9 @@ class BenchArgs:
     quick: bool = False
     """Tiny sizes (smoke test, about a minute): fewer steps and repetitions, 16 rows per task."""
     sections: tuple[str, ...] = SECTIONS
-    """Which parts to run: collection, updates, reference, e2e, memory, jax (the jitted JAX
-    soft-shallow update, needs the [bench-jax] extra)."""
+    """Which parts to run: collection, updates, grad (each gradient method's MT10 update time
+    relative to plain, per network), reference, e2e, memory, jax (the jitted JAX soft-shallow
+    update, needs the [bench-jax] extra)."""
     precisions: tuple[str, ...] = ("fp32", "bf16")
     """Precisions of the update and end-to-end figures, side by side (fp32, bf16)."""
     methods: tuple[str, ...] = tuple(METHODS)
@@ -200,6 +201,13 @@ def _jobs(
         for p in precs:
             jobs.append(("updates", f"matmul 2048^3{_tag(p)} (after)",
                          partial(updates.matmul_gflops, device, precision=p)))  # fmt: skip
+    if "grad" in args.sections:  # issue 21: every gradient method, MT10, fp32, eager updates
+        from softmod.grad import GRAD_METHODS
+
+        for m in args.methods:
+            for g in GRAD_METHODS:
+                job = partial(updates.bench_grad_update, m, g, 10, size["reps10"], device, per_task)
+                jobs.append(("grad", f"mt10 {m} {g}", job))
     if "reference" in args.sections:
         for name in ("soft-shallow", "soft-deep"):
             net_cfg = METHODS[name].network
@@ -313,6 +321,12 @@ def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
         s["mt10_soft_shallow_matmul_fraction_cpu"] = v["matmul_fraction_cpu"]
         if "matmul_fraction_1_thread" in v:
             s["mt10_soft_shallow_matmul_fraction_1_thread"] = v["matmul_fraction_1_thread"]
+    grad = res.get("grad", {})  # each gradient method's update time over plain's, per network
+    for name, v in grad.items():
+        net = name.rsplit(" ", 1)[0]
+        plain = grad.get(f"{net} plain")
+        if plain:
+            v["vs_plain"] = v["ms_min"] / plain["ms_min"]
     e2e = res.get("e2e", {})
     for name, v in e2e.items():
         s[f"e2e {name} outside_update_share"] = v["outside_update_share"]

@@ -75,6 +75,8 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
                       g(b, "matmul_fraction"), g(a, "matmul_fraction_1_thread"),
                       g(b, "matmul_fraction_1_thread"))  # fmt: skip
         console.print(t)
+    if "grad" in res:
+        print_grad_table(res["grad"], console)
     jx = res.get("jax", {}).get("mt10 soft-shallow")
     if jx is not None:
         if "skipped" in jx:
@@ -145,6 +147,40 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
         console.print(line)
 
 
+def grad_rows(grad: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, dict]]]:
+    """The gradient methods measured and, per network, each method's entry."""
+    nets: dict[str, dict[str, dict]] = {}
+    methods: list[str] = []
+    for name, v in grad.items():
+        net, method = name.rsplit(" ", 1)
+        nets.setdefault(net, {})[method] = v
+        if method not in methods:
+            methods.append(method)
+    return methods, nets
+
+
+def print_grad_table(grad: dict[str, Any], console: Console) -> None:
+    """Each gradient method's update time relative to plain, one row per network (issue 21)."""
+    methods, nets = grad_rows(grad)
+    t = Table(title="SAC update with each gradient method (--grad), MT10 fp32, eager: ms and "
+              "time relative to plain")  # fmt: skip
+    t.add_column("benchmark / method")
+    for g in methods:
+        t.add_column(g, justify="right")
+    for net, entries in nets.items():
+        cells = []
+        for g in methods:
+            v = entries.get(g)
+            if v is None:
+                cells.append("")
+            elif g == "plain" or "vs_plain" not in v:
+                cells.append(_f(v["ms_min"], "{:.1f} ms"))
+            else:
+                cells.append(f"{v['ms_min']:.1f} ms ({v['vs_plain']:.2f}x)")
+        t.add_row(net, *cells)
+    console.print(t)
+
+
 def bf16_target_lines(s: dict[str, Any], rich: bool = True) -> list[str]:
     """The issue-17 targets, met or missed (rich markup, or plain text for the markdown)."""
     met = _met if rich else (lambda ok: "met" if ok else "missed")
@@ -209,6 +245,9 @@ def markdown(res: dict[str, Any]) -> str:
                     f"| {jx['jax']['ms_min']:.0f} JAX {jx['jax']['jax']} | "
                     f"{jx['jax']['ms_min'] / v['ms_min']:.2f}x |"
                 )
+    for name, v in res.get("grad", {}).items():
+        if "vs_plain" in v and not name.endswith(" plain"):
+            rows.append(f"| update {name}, ms | {v['ms_min']:.0f} | plain | {v['vs_plain']:.2f}x |")
     for name, v in res.get("reference", {}).items():
         rows.append(
             f"| {name}, ms | {v['softmod_ms']:.0f} | {v['reference_ms']:.0f} module loop | "

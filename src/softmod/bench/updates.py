@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import torch
 
 from softmod.buffer import Batch, MultiTaskReplay
-from softmod.config import EnvConfig, RunConfig, SACConfig
+from softmod.config import EnvConfig, GradConfig, PlainGradConfig, RunConfig, SACConfig
 from softmod.methods import get_method
 from softmod.sac.agent import MultiTaskSAC
 
@@ -26,10 +26,14 @@ OBS_DIM, ACT_DIM = 39, 4
 
 
 def make_agent(
-    method: str, num_tasks: int, device: torch.device, precision: str = "fp32"
+    method: str,
+    num_tasks: int,
+    device: torch.device,
+    precision: str = "fp32",
+    grad: GradConfig | None = None,
 ) -> MultiTaskSAC:
-    """The agent ``softmod train --method M --precision P`` builds (balance as the method's
-    default)."""
+    """The agent ``softmod train --method M --precision P --grad G`` builds (balance as the
+    method's default; ``grad`` None: plain)."""
     spec = get_method(method)
     cfg = RunConfig(
         env=EnvConfig(),
@@ -38,6 +42,7 @@ def make_agent(
         q_net=spec.network,
         method=method,
         precision=precision,  # type: ignore[arg-type]
+        grad=grad or PlainGradConfig(),
     )
     return MultiTaskSAC(cfg, OBS_DIM, ACT_DIM, num_tasks, device)
 
@@ -157,6 +162,19 @@ def bench_update(
             _, cpu1 = time_fn(lambda: update(batch), reps, 0, device)
         out["cpu_ms_min_1_thread"] = 1e3 * min(cpu1)
     return out
+
+
+def bench_grad_update(
+    method: str, grad: str, num_tasks: int, reps: int, device: torch.device, per_task: int = 128
+) -> dict[str, float]:
+    """Milliseconds per eager update (median and best of ``reps``, after one untimed) of a
+    network with a gradient method (issue 21; ``--grad`` name), fp32."""
+    from softmod.grad import GRAD_METHODS
+
+    agent = make_agent(method, num_tasks, device, grad=GRAD_METHODS[grad]())
+    batch = random_batch(num_tasks, per_task, device)
+    times, _ = time_fn(lambda: agent.update(batch), reps, 1, device)
+    return {"ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times)}
 
 
 def bytes_per_transition(obs_dim: int = OBS_DIM, act_dim: int = ACT_DIM) -> int:

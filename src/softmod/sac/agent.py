@@ -4,6 +4,11 @@ The algorithm does not know which network it trains: the policy and the Q-functi
 their network configs by :func:`softmod.nets.build_actor_critic`, and talk to the agent only
 through the network protocol (:class:`softmod.nets.protocol.TaskNetwork`).
 
+The gradient seam (issues 19.5, 21): the update builds its losses as an
+:class:`~softmod.grad.base.UpdateTerms` and the run's gradient method (``cfg.grad``,
+``softmod/grad/``) fills the gradients; ``plain`` is one backward of the summed losses, as the
+paper.
+
 ``cfg.precision`` (issue 17): ``fp32`` as the paper; ``bf16`` runs the forward passes of the update
 in bf16 mixed precision, a departure from the paper, with Q-values, TD target and losses in fp32
 (``softmod/precision.py`` lists what runs in which precision).
@@ -18,6 +23,8 @@ from torch import nn
 
 from softmod.buffer import Batch
 from softmod.config import RunConfig
+from softmod.grad import build_grad_method
+from softmod.grad.base import UpdateTerms, task_losses_of_rows
 from softmod.nets import build_actor_critic, count_parameters
 from softmod.precision import autocast
 from softmod.sac import losses
@@ -80,6 +87,12 @@ class MultiTaskSAC(nn.Module):
         self._row_mask_nets = [n for n in self._nets if n.has_row_mask]
         self._q_params: list[torch.Tensor] = list(self.q.parameters())
         self._q_target_params: list[torch.Tensor] = list(self.q_target.parameters())
+        # how the task gradients of the critic and policy losses are combined (softmod/grad/)
+        self.grad = build_grad_method(
+            cfg.grad, list(self.policy.parameters()), self._q_params, num_tasks, device
+        )
+        # which of those parameters are shared across tasks (the network protocol's split)
+        self.grad.set_shared([n.shared_parameters() for n in (self.policy.net, self.q.net)])
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the policy and of ONE Q-function (the twin holds two)."""
@@ -98,35 +111,37 @@ class MultiTaskSAC(nn.Module):
         # forward passes in the run's precision: bf16 products inside, the Q-values, log-probs,
         # TD target and losses in fp32 (softmod/precision.py); nothing changes for fp32
         with autocast(self.precision, self.log_alpha.device):
-            out = self._losses(batch, task)
-        total, loss_q, loss_pi, loss_alpha, q_pred, log_prob = out
+            terms, loss_alpha, q_pred, log_prob = self._losses(batch, task)
 
         self.policy_opt.zero_grad(set_to_none=True)
         self.q_opt.zero_grad(set_to_none=True)
-        total.backward()
+        grad_metrics = self.grad.backward(terms)  # plain: terms.total.backward()
         pi_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), s.grad_clip)
         q_norms = clip_grad_norm_members(self._q_params, s.grad_clip, members=2)
         self.policy_opt.step()
         self.q_opt.step()
+        self.grad.after_step(terms)
         with torch.no_grad():
             torch._foreach_lerp_(self._q_target_params, self._q_params, s.tau)
         for net in self._nets:
             net.after_update()
 
         return {
-            "loss/q": loss_q.detach(),
-            "loss/policy": loss_pi.detach(),
+            "loss/q": terms.loss_q.detach(),
+            "loss/policy": terms.loss_pi.detach(),
             "loss/alpha": loss_alpha.detach(),
             "q/mean": q_pred.detach().mean(),
             "policy/entropy": -log_prob.detach().mean(),
             "grad_norm/policy": pi_norm.detach(),
             "grad_norm/q": q_norms.detach().max(),
+            **grad_metrics,
         }
 
     def _losses(
         self, batch: Batch, task: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The α step, then the critic and policy losses (``update``'s forward part)."""
+    ) -> tuple[UpdateTerms, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The α step, then the critic and policy losses (``update``'s forward part): the terms
+        for the gradient method, the α loss, the Q-values and the log-probabilities."""
         s = self.cfg
         new_action, log_prob = self.policy.sample(batch.obs, task)
 
@@ -162,12 +177,30 @@ class MultiTaskSAC(nn.Module):
         loss_q = losses.critic_loss(q_pred, target, weight)
         loss_pi = losses.policy_loss(q_new, log_prob, alpha, weight)
         total = loss_q + loss_pi
+        extra = None
         if self._extra_loss_nets:  # per-row losses of each network, (members, B)
             rows = {
                 id(self.policy.net): (weight * (alpha * log_prob - q_new)).detach()[None],
                 id(self.q.net): ((q_pred - target).pow(2) * weight).detach(),
             }
             for net in self._extra_loss_nets:
-                total = total + net.extra_loss(rows[id(net)], task)
+                net_loss = net.extra_loss(rows[id(net)], task)
+                total = total + net_loss
+                extra = net_loss if extra is None else extra + net_loss
 
-        return total, loss_q, loss_pi, loss_alpha, q_pred, log_prob
+        def critic_now() -> torch.Tensor:  # per-task critic losses after the Q step (no graph)
+            with torch.no_grad(), autocast(self.precision, self.log_alpha.device):
+                q_now = self.q(batch.obs, batch.action, task)
+            return task_losses_of_rows((q_now - target).pow(2) * weight, self.num_tasks)
+
+        terms = UpdateTerms(
+            total=total,
+            loss_q=loss_q,
+            loss_pi=loss_pi,
+            extra=extra,
+            q_rows=(q_pred - target).pow(2) * weight,  # per-row losses, for the methods that
+            pi_rows=weight * (alpha * log_prob - q_new),  # need per-task ones (plain ignores them)
+            num_tasks=self.num_tasks,
+            critic_now=critic_now,
+        )
+        return terms, loss_alpha, q_pred, log_prob

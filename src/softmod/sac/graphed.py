@@ -18,8 +18,8 @@ Reproducibility: a graphed run is deterministic for a seed, but not bit-identica
 Only networks without host synchronisation in their forward can be captured: those that declare
 ``graph_safe = True`` (:class:`softmod.nets.protocol.TaskNetwork`; MT-SAC, Mix-Expert, soft
 modularization, MOORE, PaCo and CARE). The networks that group rows by task (multi-head,
-single-task, Hard Routing) read group sizes on the host and stay eager; :func:`graph_safe` tells
-which.
+single-task, Hard Routing) read group sizes on the host and stay eager, as do the gradient
+methods other than ``plain`` (issue 21); :func:`graph_safe` tells which.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from softmod.sac.agent import MultiTaskSAC
 
 
 def graph_safe(agent: MultiTaskSAC) -> bool:
-    """Whether the agent's networks can be captured: both declare ``graph_safe`` (no host sync
-    in their forward)."""
-    return agent.policy.net.graph_safe and agent.q.net.graph_safe
+    """Whether the agent's update can be captured: both networks declare ``graph_safe`` (no host
+    sync in their forward) and so does the gradient method (only ``plain``: softmod/grad/)."""
+    return agent.policy.net.graph_safe and agent.q.net.graph_safe and agent.grad.graph_safe
 
 
 class GraphCheckError(RuntimeError):
