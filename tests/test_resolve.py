@@ -191,10 +191,10 @@ def test_bad_python_options_are_one_line_config_errors(options: dict, expected: 
 
 
 def test_every_option_lands_in_the_config_or_is_an_input_of_the_resolution() -> None:
-    """Adding an option is one edit: a TrainOptions field with lands(...); only these two shape
-    other fields instead."""
+    """Adding an option is one edit: a TrainOptions field with lands(...); only these three shape
+    other fields instead (CARE's --task-context lands as rows of its network configs)."""
     unplaced = {f.name for f in dataclasses.fields(TrainOptions) if "config" not in f.metadata}
-    assert unplaced == {"preset", "batch_size"}
+    assert unplaced == {"preset", "batch_size", "task_context"}
 
 
 def test_a_sweep_refuses_a_trial_directory_holding_another_run(tmp_path: Path) -> None:
