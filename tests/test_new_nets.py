@@ -163,7 +163,7 @@ def _paco_agent(reset: str, tasks: int = 2) -> tuple[MultiTaskSAC, Batch]:
 
 def test_paco_mask_out_stops_the_masked_tasks_gradient() -> None:
     agent, batch = _paco_agent("off")
-    total = agent._losses(batch, batch.task)[0]
+    total = agent._losses(batch, batch.task)[0].total
     for net in (agent.policy.net, agent.q.net):  # the protocol's row_mask, in the agent's losses
         assert net.masked.tolist() == [True, False]
     total.backward()
@@ -176,7 +176,7 @@ def test_paco_mask_out_stops_the_masked_tasks_gradient() -> None:
     agent, batch = _paco_agent("off")
     for net in (agent.policy.net, agent.q.net):
         net.cfg = PaCoNetConfig(param_sets=3, hidden=(32, 32), mask_threshold=0)
-    agent._losses(batch, batch.task)[0].backward()
+    agent._losses(batch, batch.task)[0].total.backward()
     assert not agent.q.net.masked.any()
     assert torch.all(agent.q.net.task_weights.grad[:, 0].abs().sum(-1) > 0)
 
