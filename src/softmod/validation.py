@@ -75,13 +75,13 @@ def check_output_path(path: Path, flag: str, kind: str = "file") -> None:
 def validate_config(cfg: RunConfig) -> list[str]:
     """Validate every option; returns the selected task names (so no env is built to learn them)."""
     e, s = cfg.env, cfg.sac
-    for what, value, allowed in [  # the choices are the config's Literal types (one place)
+    for what, choice, allowed in [  # the choices are the config's Literal types (one place)
         ("benchmark", e.benchmark, get_args(BenchmarkName)),
         ("goals setting", e.goals, get_args(GoalSetting)),
         ("reward version", e.reward_version, get_args(RewardVersion)),
     ]:
-        if value not in allowed:
-            raise ConfigError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+        if choice not in allowed:
+            raise ConfigError(f"unknown {what} {choice!r}; allowed: {', '.join(allowed)}")
     if not 1 <= e.horizon <= MAX_HORIZON:
         raise ConfigError(f"--horizon {e.horizon} is out of range; allowed: 1..{MAX_HORIZON}")
     if e.task is not None and e.benchmark != "mt1":
