@@ -146,8 +146,8 @@ def validate_config(cfg: RunConfig) -> list[str]:
             f"unknown --precision {cfg.precision!r}; allowed: {', '.join(PRECISIONS)}"
         )
     if cfg.on_nonfinite not in get_args(NonFinitePolicy):
-        allowed = ", ".join(get_args(NonFinitePolicy))
-        raise ConfigError(f"unknown --on-nonfinite {cfg.on_nonfinite!r}; allowed: {allowed}")
+        policies = ", ".join(get_args(NonFinitePolicy))
+        raise ConfigError(f"unknown --on-nonfinite {cfg.on_nonfinite!r}; allowed: {policies}")
     from softmod.methods import METHODS
 
     if cfg.method not in METHODS:
