@@ -36,6 +36,7 @@ def test_update_flops_scale_linearly_with_the_batch() -> None:
     assert a > 0 and b == 2 * a
 
 
+@pytest.mark.slow  # a whole `softmod bench --quick`: minutes, far longer on a loaded machine
 def test_bench_quick_prints_the_tables_and_writes_json(tmp_path: Path, capsys) -> None:
     args = BenchArgs(quick=True, sections=("updates", "reference", "memory"), mt50=False,
                      methods=("soft-shallow",), out=tmp_path, device="cpu")  # fmt: skip

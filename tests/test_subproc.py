@@ -32,6 +32,7 @@ def test_lpt_assignment_balances_costs_and_keeps_every_task_once() -> None:
     assert lpt_assign([1.0, 1.0], 5)[2:] == [[], [], []]  # more workers than tasks: empty bins
 
 
+@pytest.mark.slow
 def test_mt10_synchronous_workers_give_the_in_process_transitions() -> None:
     cfg = EnvConfig(benchmark="mt10", goals="conditioned", horizon=15)
     ref = MetaWorldMultiTaskEnv(cfg, seed=5, stream=0)
@@ -67,6 +68,7 @@ def test_mt10_synchronous_workers_give_the_in_process_transitions() -> None:
         ref.close()
 
 
+@pytest.mark.slow
 def test_an_instability_is_reset_and_counted_the_same_in_process_and_in_workers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -142,6 +144,7 @@ def test_a_dead_worker_raises_instead_of_hanging(reach: SubprocMultiTaskEnv) -> 
     assert time.monotonic() - start < 5.0
 
 
+@pytest.mark.slow
 def test_training_with_overlapped_workers(tmp_path) -> None:
     from softmod.config import MLPNetConfig, RunConfig, SACConfig
     from softmod.loop import train

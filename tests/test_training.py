@@ -29,6 +29,7 @@ def test_mt_sac_learns_the_toy_tasks(precision: str, tmp_path: Path) -> None:
     assert result.final_eval.success.min() >= 0.8  # every task, not just the mean
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_parameters(tmp_path: Path) -> None:
     cfg = toy_config(
         total_steps=1_200, sac=SACConfig(batch_per_task=16, warmup_per_task=100), eval_interval=600
@@ -42,6 +43,7 @@ def test_same_seed_gives_bit_identical_parameters(tmp_path: Path) -> None:
     assert not all(torch.equal(a[k], c[k]) for k in a)  # and the seed matters
 
 
+@pytest.mark.slow
 def test_run_directory_holds_config_csv_tensorboard_and_weights(tmp_path: Path) -> None:
     cfg = toy_config(
         total_steps=800,

@@ -211,11 +211,10 @@ def option_kinds(cls: type = TrainOptions) -> dict[str, Any]:
 
 
 def check_option(name: str, value: Any, kind: Any) -> None:
-    """A typed option value (from Python) must have its option's type: one-line ConfigError."""
+    """A typed option value (from Python) must have its option's type: one-line ConfigError.
+    The choices (benchmark, method, ...) are checked by ``validate_config``, in one place."""
     if value is None:
         return  # None: "not given" for the Optional options; validate_config catches the rest
-    if isinstance(kind, tuple) and value not in kind:
-        raise ConfigError(f"unknown {_flag(name)} {value!r}; allowed: {', '.join(kind)}")
     if kind is bool and not isinstance(value, bool):
         raise ConfigError(f"{_flag(name)} {value!r} is not True or False")
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
