@@ -30,3 +30,10 @@ def toy_config(**overrides) -> RunConfig:
     )
     base.update(overrides)
     return RunConfig(**base)
+
+
+# One method per network type (the other methods of a type differ only in sizes): the tests that
+# must reach every network parametrize over this list; tests/test_network_protocol.py keeps it
+# complete.
+NETWORK_METHODS = ["mt-sac", "mt-mh-sac", "mix-expert", "hard-routing", "single-task-sac",
+                   "soft-shallow", "moore", "paco", "care"]  # fmt: skip

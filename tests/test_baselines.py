@@ -7,22 +7,18 @@ test per method on the toy benchmark with a stated success threshold.
 from __future__ import annotations
 
 import copy
-import csv
-from pathlib import Path
 
 import pytest
 import torch
 
 from softmod.buffer import Batch
 from softmod.config import (
-    EnvConfig,
     HardRoutingNetConfig,
     MixExpertNetConfig,
     MultiHeadNetConfig,
     NetworkConfig,
     SingleTaskNetConfig,
 )
-from softmod.loop import train
 from softmod.methods import METHODS
 from softmod.nets import build_network
 from softmod.nets.hard_routing import HardRoutingNet
@@ -281,50 +277,4 @@ def test_parameter_counts_grow_with_tasks_only_where_they_should() -> None:
     assert st50["policy"] == 5 * st10["policy"]  # nothing shared across tasks
 
 
-# ----------------------------------------------------------------------------- learning (toy)
-# Widths are shrunk from the paper's for test speed (update times on the 2-core CPU: MT-MH 3x256
-# 8 ms, single-task 3x256 14 ms, Mix-Expert 4 experts 3x256 27 ms); the SAC settings are the toy
-# defaults of tests/conftest.py (horizon 30, 32 rows per task, warm-up 500 per task). Success on the
-# fixed-start toy is 0 or 1 per task, so 0.75 means 3 of the 4 tasks.
-LEARNING: dict[str, tuple[NetworkConfig, int, int, float, float]] = {
-    # method: (network, toy tasks, env steps, final mean success >=, best periodic eval >=)
-    # measured (seed 0): 1.0 from 14k steps on
-    "mt-mh-sac": (MultiHeadNetConfig(hidden=(256, 256, 256)), 4, 16_000, 0.9, 0.9),
-    # measured: 1.0 at 8k-12k; its per-task networks, each fed only 32 rows per batch, oscillate
-    # (a task can regress for a few thousand steps: 0.75 at 14k-16k with 3 x 256, 0.5 at 10k
-    # with 3 x 400), so the final threshold is 3 of 4 tasks and the best evaluation must hit 0.9
-    "single-task-sac": (SingleTaskNetConfig(hidden=(256, 256, 256)), 4, 12_000, 0.75, 0.9),
-    # measured: 1.0 from 6k steps on (experts of 3 x 128 only reached 0.75 by 16k)
-    "mix-expert": (
-        MixExpertNetConfig(hidden=(256,) * 3, gate_hidden=(64, 64)),
-        4,
-        10_000,
-        0.9,
-        0.9,
-    ),
-    # Hard Routing does NOT separate the 4 conflicting toy tasks in a test budget: at the network's
-    # lr (3e-4) its tabular router stays within 0.26 of uniform after 3.5k updates, so every task
-    # trains every route and the argmax policy is task-agnostic (0% at 16k steps; 25% even with a
-    # 100x router lr). Its module network and REINFORCE plumbing are tested on ONE toy task,
-    # which it solves by 2k steps (the router is tested on its own above).
-    "hard-routing": (HardRoutingNetConfig(base_dim=256, module_dim=128), 1, 3_000, 0.9, 0.9),
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", list(LEARNING))
-def test_method_learns_the_toy_tasks(method: str, tmp_path: Path) -> None:
-    net, tasks, steps, final, best = LEARNING[method]
-    cfg = toy_config(
-        env=EnvConfig(benchmark="toy", horizon=30, toy_tasks=tasks),
-        policy_net=net,
-        q_net=net,
-        method=method,
-        total_steps=steps,
-        eval_interval=2_000,
-    )
-    result = train(cfg, tmp_path / method, progress=False)
-    with (tmp_path / method / "eval.csv").open() as f:
-        history = [float(row["eval/mean_success"]) for row in csv.DictReader(f)]
-    assert result.final_eval.mean_success >= final, (result.final_eval.success, history)
-    assert max(history) >= best, history
+# Learning on the toy tasks: tests/test_learning.py (one table for every method).

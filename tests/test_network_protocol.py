@@ -234,3 +234,13 @@ def test_a_new_network_trains_and_resumes_bit_identically(tiny_network, tmp_path
     assert int(state["net_state.policy.net.updates"]) == resumed.updates  # survived the resume
     assert int(state["net_state.q.net.updates"]) == resumed.updates
     assert state["agent.policy.net.task_bias"].abs().sum() > 0  # trained: per-task biases moved
+
+
+def test_the_network_list_covers_every_network_type() -> None:
+    from softmod.config import network_types
+    from softmod.methods import METHODS
+
+    from .conftest import NETWORK_METHODS
+
+    covered = {type(METHODS[m].network) for m in NETWORK_METHODS}
+    assert covered == set(network_types().values())

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 import torch
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
-from softmod.checkpoint import load_agent
-from softmod.config import EnvConfig, MLPNetConfig, RunConfig, SACConfig, SoftModularNetConfig
-from softmod.loop import train
+from softmod.config import MLPNetConfig, SoftModularNetConfig
 from softmod.nets import TanhGaussianPolicy, build_network
 from softmod.nets.soft_modules import RoutingProbs, SoftModularNet
 from softmod.sac import losses
-from softmod.sac.agent import MultiTaskSAC
 
 SHALLOW = SoftModularNetConfig(layers=2, modules=2, module_dim=256)
 DEEP = SoftModularNetConfig(layers=4, modules=4, module_dim=128)
@@ -232,68 +228,4 @@ def test_balance_weights_weight_each_tasks_losses() -> None:
     assert log_alpha.grad is None  # the weights carry no gradient into the temperatures
 
 
-# ----------------------------------------------------------------------------- learning
-# The toy tasks conflict completely (the goal is not in the observation) and a soft-modular
-# network sees the task ONLY through its routing, which starts uniform. For speed the widths are
-# shrunk from the paper's (D=400, gate 256; shallow d=256, deep d=128) and the batch is 16 per task
-# (not 32); the architecture itself (L, n, the routing cascade) is the method's own. Measured on
-# the toy env of commit 119b8b0 (reward in [0, 10], success radius 0.15), eval every 2k steps
-# (success moves in quarters: fixed starts make each task's evaluation deterministic):
-#   shallow D=64/d=256/gate 64:   seed 0: 100% from 12k steps to 20k (the end)
-#   deep D=128/d=64/gate 128:     seed 0: 100% from 10k to 20k; seed 1: from 8k to 16k
-#   at 32 per task:               deep (same sizes) seed 0: from 10k to 24k;
-#                                 shallow D=64/d=128/gate 64: only 75% at 14k-20k
-# hence 16k (shallow) and 14k (deep) steps: 4k steps of margin each.
-LEARN = {  # network, total environment steps
-    "soft-shallow": (SoftModularNetConfig(2, 2, module_dim=256, base_dim=64, gate_dim=64), 16_000),
-    "soft-deep": (SoftModularNetConfig(4, 4, module_dim=64, base_dim=128, gate_dim=128), 14_000),
-}
-
-
-def _routing_gap(policy: TanhGaussianPolicy, task_a: int, task_b: int) -> float:
-    """Mean |routing(s, a) - routing(s, b)| over a grid of the same 64 states."""
-    grid = torch.linspace(-0.5, 0.5, 8)
-    obs = torch.cartesian_prod(grid, grid)
-    flat_a = policy.routing(obs, torch.full((len(obs),), task_a)).flat()
-    flat_b = policy.routing(obs, torch.full((len(obs),), task_b)).flat()
-    return (flat_a - flat_b).abs().mean().item()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("method", "precision"),
-    [*((m, "fp32") for m in LEARN), ("soft-shallow", "bf16")],  # issue 17: same thresholds
-)
-def test_learns_the_toy_tasks_and_routes_conflicting_tasks_apart(
-    method: str, precision: str, tmp_path: Path
-) -> None:
-    net, steps = LEARN[method]
-    cfg = RunConfig(
-        env=EnvConfig(benchmark="toy", horizon=30, toy_tasks=4),
-        sac=SACConfig(batch_per_task=16, warmup_per_task=500, balance=True),
-        policy_net=net,
-        q_net=net,
-        method=method,
-        total_steps=steps,
-        eval_interval=4_000,
-        eval_episodes=5,
-        log_interval=4_000,
-        device="cpu",
-        seed=0,
-        torch_threads=1,  # small networks: one thread is as fast, and immune to oversubscription
-        precision=precision,  # type: ignore[arg-type]
-    )
-    result = train(cfg, tmp_path / "run", progress=False)
-    assert result.final_eval.mean_success >= 0.9
-
-    # Tasks 0 and 2 have opposite goals: after learning, the same states are routed differently.
-    # At initialisation the routing output layers are within ±3e-3, so every probability is 1/n
-    # up to ~1e-3 and two tasks differ by ~1e-5; 0.1 asks for a 10-point shift per probability on
-    # average (measured after 20k steps: 0.40 deep, 0.42 shallow).
-    _, agent = load_agent(tmp_path / "run", torch.device("cpu"))
-    torch.manual_seed(cfg.seed)
-    untrained = MultiTaskSAC(cfg, obs_dim=2, act_dim=2, num_tasks=4, device=torch.device("cpu"))
-    gap_init = _routing_gap(untrained.policy, 0, 2)
-    gap = _routing_gap(agent.policy, 0, 2)
-    assert gap > 0.1
-    assert gap > 100 * gap_init
+# Learning on the toy tasks, and conflicting tasks routed apart: tests/test_learning.py.

@@ -20,13 +20,7 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_agent(run_dir, torch.device("cpu"))[1].state_dict()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # issue 17: bf16, the same thresholds
-def test_mt_sac_learns_the_toy_tasks(precision: str, tmp_path: Path) -> None:
-    """MT-SAC (3 x 400) reaches >= 90% success on 4 conflicting toy tasks within 10k env steps."""
-    result = train(toy_config(precision=precision), tmp_path / "run", progress=False)
-    assert result.final_eval.mean_success >= 0.9, result.final_eval.success
-    assert result.final_eval.success.min() >= 0.8  # every task, not just the mean
+# Learning (fp32 and bf16): tests/test_learning.py.
 
 
 @pytest.mark.slow
