@@ -25,7 +25,7 @@ success at evaluations every 1k env steps, seeds 0 | 1):
   moore              0 0 0 .75 .75 1 1 1        | 0 0 0 1 1 1 1 1          (45 s)
   paco               0 0 .5 .75 1 1 1 1         | 0 0 .75 1 1 1 1 1        (23 s)
   care               0 0 .75 .75 1 1 1 1        | 0 0 .75 1 1 1 1 1        (14 s)
-  hard-routing, ONE task: 1 from 1k steps (see below)
+  hard-routing, ONE task: 1 from 1k steps (evaluations every 500 steps: 0 at 500, the warm-up)
 Each row's budget leaves at least 1k steps after the first all-solved evaluation of seed 0.
 """
 
@@ -84,8 +84,9 @@ LEARN: dict[str, tuple[NetworkConfig, int, int]] = {
     # trains every route and the argmax policy is task-agnostic. Its module network and REINFORCE
     # plumbing are tested on ONE toy task, solved from 1k steps (the router is tested on its own
     # in tests/test_baselines.py).
-    "hard-routing": (HardRoutingNetConfig(module_dim=32, base_dim=64), 1, 2_500),
+    "hard-routing": (HardRoutingNetConfig(module_dim=32, base_dim=64), 1, 2_000),
 }
+EVAL_INTERVAL = {"hard-routing": 500}  # one task: 500 updates per 500 steps after the warm-up
 
 
 def learn_config(method: str, **overrides: object) -> RunConfig:
@@ -105,7 +106,7 @@ def learn_config(method: str, **overrides: object) -> RunConfig:
         q_net=net,
         method=method,
         total_steps=steps,
-        eval_interval=1_000,
+        eval_interval=EVAL_INTERVAL.get(method, 1_000),
         eval_episodes=1,  # fixed starts: every episode of an evaluation is the same
         log_interval=2_000,
         torch_threads=1,
