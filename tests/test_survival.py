@@ -24,9 +24,10 @@ pytestmark = pytest.mark.slow
 
 # A short MT10 run: warm-up ends at step 200 (20 per task), evaluation only at the end, the
 # default checkpoint interval (500k): the checkpoints are the warm-up's and the final one.
+TOTAL = 1000
 MT10 = [
-    "--benchmark", "mt10", "--total-steps", "1500", "--warmup-per-task", "20",
-    "--batch-per-task", "8", "--buffer-per-task", "1000", "--eval-interval", "1500",
+    "--benchmark", "mt10", "--total-steps", str(TOTAL), "--warmup-per-task", "20",
+    "--batch-per-task", "8", "--buffer-per-task", "1000", "--eval-interval", str(TOTAL),
     "--eval-episodes", "1", "--log-interval", "100", "--horizon", "40", "--threads", "1",
     "--device", "cpu", "--no-progress",
 ]  # fmt: skip
@@ -72,15 +73,15 @@ def test_killed_before_the_first_periodic_checkpoint_then_stopped_before_the_fir
     assert f"step-{WARMUP_END:012d}.pt" in err.replace("\n", "")  # resumed from the warm-up's
     assert "continue with softmod train --resume" in err.strip().splitlines()[-1]
     stopped = _saved(run)[-1]
-    assert WARMUP_END < stopped < 1500
+    assert WARMUP_END < stopped < TOTAL
     state = load_file(run / "checkpoints" / f"step-{stopped:012d}.pt")
     assert state["eval_env"]["envs"][0]["rng_at_reset"] is None  # never evaluated yet
 
     code, err = _finish(_start("--resume", str(run)))
     assert code == 0, err
     assert (run / "checkpoints" / "final.pt").exists()
-    assert json.loads((run / "final_eval.json").read_text())["step"] == 1500
-    assert _steps(run / "train.csv") == list(range(100, 1501, 100))
+    assert json.loads((run / "final_eval.json").read_text())["step"] == TOTAL
+    assert _steps(run / "train.csv") == list(range(100, TOTAL + 1, 100))
     assert_same_run(_reference(tmp_path), run)
 
 
@@ -129,6 +130,6 @@ def test_a_sigkill_storm_then_resume_is_bit_identical(tmp_path: Path) -> None:
     code, err = _finish(proc)
     assert code == 0, err
     assert len(kills) >= 2, kills  # the storm really hit the run
-    assert _steps(run / "train.csv") == list(range(100, 1501, 100))
+    assert _steps(run / "train.csv") == list(range(100, TOTAL + 1, 100))
     assert not list((run / "checkpoints").glob("*.tmp"))
     assert_same_run(_reference(tmp_path, *every), run)

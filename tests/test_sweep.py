@@ -81,14 +81,14 @@ def _steps(run_dir: Path) -> list[int]:
 @pytest.mark.slow
 def test_local_sweep_completes_reports_and_skips_finished(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    spec = _spec(("mt-sac", "mt-mh-sac"), (0, 1), **{"total-steps": "1600"})
+    spec = _spec(("mt-sac", "mt-mh-sac"), (0, 1), **{"total-steps": "1000"})
     res = run_sweep(spec, sweep, num_cpus=2, progress=False)
     assert not res.failed and sorted(res.finished) == sorted(t.name for t in build_trials(spec))
     for name in res.finished:
         run = sweep / name
         final = json.loads((run / "final_eval.json").read_text())
         assert final["episodes_per_task"] >= 1 and len(final["tasks"]) == 2
-        assert _steps(run)[-1] == 1600
+        assert _steps(run)[-1] == 1000
     status = json.loads((sweep / "sweep.json").read_text())["status"]
     assert set(status.values()) == {"done"}
     from softmod.report.build import build_report
@@ -108,7 +108,7 @@ def test_killed_trial_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path)
     from softmod.checkpoint import latest_checkpoint_step
 
     sweep = tmp_path / "sweep"
-    spec = _spec(("mt-sac",), (0,), **{"total-steps": "4000", "checkpoint-interval": "1000"})
+    spec = _spec(("mt-sac",), (0,), **{"total-steps": "2500", "checkpoint-interval": "500"})
     (trial,) = build_trials(spec)
     run_dir, book = sweep / trial.name, sweep / "trials" / f"{trial.name}.json"
     killed: dict[str, int] = {}
@@ -137,4 +137,4 @@ def test_killed_trial_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path)
     assert attempts[1]["resumed_from"] is not None
     assert attempts[1]["resumed_from"] >= killed["step"] > 0
     steps = _steps(run_dir)  # the step counter continued: no duplicated or missing rows
-    assert steps == list(range(500, 4001, 500))
+    assert steps == list(range(500, 2501, 500))
