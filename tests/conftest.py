@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -10,7 +12,9 @@ from softmod.config import EnvConfig, MLPNetConfig, RunConfig, SACConfig
 
 @pytest.fixture(autouse=True)
 def _threads() -> None:
-    torch.set_num_threads(2)
+    # two threads on the 2-core machine; one per worker under pytest-xdist (-n 2), where the two
+    # workers already fill the cores
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 def toy_config(**overrides) -> RunConfig:

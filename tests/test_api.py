@@ -21,6 +21,9 @@ from softmod.validation import ConfigError
 
 from .test_resume import small_config
 
+# its module-scoped fixture is built once: under pytest-xdist the module stays on one worker
+pytestmark = pytest.mark.xdist_group("test_api")
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

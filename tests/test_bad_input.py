@@ -17,6 +17,9 @@ from softmod.sweep import SweepArgs
 
 from .test_resume import small_config
 
+# its module-scoped fixture is built once: under pytest-xdist the module stays on one worker
+pytestmark = pytest.mark.xdist_group("test_bad_input")
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:

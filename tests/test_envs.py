@@ -9,6 +9,9 @@ from softmod.config import EnvConfig
 from softmod.envs import ToyMultiTaskEnv, make_env, task_names
 from softmod.envs.toy import GOAL_RADIUS
 
+# its module-scoped fixture is built once: under pytest-xdist the module stays on one worker
+pytestmark = pytest.mark.xdist_group("test_envs")
+
 MT10 = [
     "reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3", "drawer-close-v3",
     "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3",

@@ -133,6 +133,7 @@ def test_each_method_trains_on_mt10_through_the_cli_with_soft_shallow(name: str,
 
 # Issue 21: every network with every gradient method, through the CLI, one method per network
 # type (conftest.NETWORK_METHODS, checked there to cover every type).
+@pytest.mark.slow
 @pytest.mark.parametrize("method", NETWORK_METHODS)
 def test_every_gradient_method_trains_every_network_through_the_cli(method: str, tmp_path: Path):
     """``softmod train --method M --grad G`` on the 2-task toy at the method's own sizes: 11

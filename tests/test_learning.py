@@ -66,6 +66,8 @@ from softmod.sac.agent import MultiTaskSAC
 
 from .conftest import toy_config
 
+pytestmark = pytest.mark.slow  # 8-70 s per run on 2 cores
+
 LR = 1e-3
 
 # method: (network, toy tasks, env steps)

@@ -32,6 +32,9 @@ from softmod.report.stats import aggregate_curves, iqm, iqm_bootstrap_ci, mean_s
 
 from .conftest import toy_config
 
+# its module-scoped fixture is built once: under pytest-xdist the module stays on one worker
+pytestmark = pytest.mark.xdist_group("test_report")
+
 SEEDS = (0, 1)
 MLP = MLPNetConfig(hidden=(64, 64))
 SOFT = SoftModularNetConfig(layers=2, modules=2, module_dim=64, base_dim=64, gate_dim=64)

@@ -19,6 +19,9 @@ from softmod.config import EnvConfig
 
 from .test_resume import small_config
 
+# its module-scoped fixture is built once: under pytest-xdist the module stays on one worker
+pytestmark = pytest.mark.xdist_group("test_video")
+
 HORIZON = 20
 
 
