@@ -55,3 +55,17 @@ def test_bench_rejects_unknown_sections_and_methods(tmp_path: Path) -> None:
         run_bench(BenchArgs(sections=("nope",), out=tmp_path))
     with pytest.raises(ValueError, match="unknown method"):
         run_bench(BenchArgs(methods=("nope",), out=tmp_path))
+
+
+def test_the_bf16_speedup_target_follows_the_cpus_bf16_units() -> None:
+    """Issue 17: 3x with AMX, 1.5x with AVX512-BF16 alone; the printed line names the goal."""
+    from softmod.bench import bf16_speedup_target
+    from softmod.bench.report import bf16_target_lines
+
+    assert bf16_speedup_target({"amx_bf16": True, "avx512_bf16": True}) == 3.0
+    assert bf16_speedup_target({"amx_bf16": False, "avx512_bf16": True}) == 1.5
+    assert bf16_speedup_target({"amx_bf16": False, "avx512_bf16": False}) == 3.0
+    s = {"mt10_soft_shallow_bf16_speedup": 1.8, "mt10_soft_shallow_bf16_speedup_target": 1.5}
+    assert bf16_target_lines(s, rich=False) == [
+        "MT10 soft-shallow update bf16 vs fp32: 1.80x (target >= 1.5x: met)"
+    ]
