@@ -14,10 +14,10 @@ and while the policy still moves a solved task can drop out for an evaluation or
 passes when every task is solved at one evaluation (best >= 0.9) AND the last three evaluations
 average >= 0.5 (it keeps most of it). Untrained, every evaluation is 0.
 
-Measured (2-core AMD EPYC Zen 3, one thread, with a second job on the machine, 2026-12-03; mean
-success at evaluations every 1k env steps, seeds 0 | 1):
-  mt-sac (6k)        0 0 .25 .75 1 .75          | 0 0 0 1 0 1
-  mt-mh-sac 2 x 128  0 0 .25 .5 1 .5 .75 1     | (2 x 64: 0 0 .25 .75 .75 .5 .5 .5: too small)
+Measured (2-core AMD EPYC Zen 4 with AVX512-BF16, one thread, a second job on the machine,
+2026-12-03; mean success at evaluations every 1k env steps, seeds 0 | 1):
+  mt-sac             0 0 .25 .75 1 .75          | 0 0 0 1 0 1              (6k; budget 7k)
+  mt-mh-sac 2 x 128  0 0 .25 .5 1 .5 .75 1      | 0 0 1 1 1 1 .75 1        (2 x 64: seed 0 .75)
   single-task-sac    0 0 .75 1 .5 .25 .5 1      | 0 0 1 1 1 1 1 .5         (12 s)
   mix-expert         0 0 .25 1 .75 1 1 1        | 0 0 1 1 1 1 1 1          (18 s)
   soft-shallow       0 0 0 .25 .75 1 1 1        | 0 0 0 0 .75 1 1 1        (28 s)
