@@ -27,6 +27,11 @@ Measured (2-core AMD EPYC Zen 4 with AVX512-BF16, one thread, a second job on th
   care               0 0 .75 .75 1 1 1 1        | 0 0 .75 1 1 1 1 1        (14 s)
   hard-routing, ONE task: 1 from 1k steps (evaluations every 500 steps: 0 at 500, the warm-up)
 Each row's budget leaves at least 1k steps after the first all-solved evaluation of seed 0.
+The gradient methods with MT-SAC (the mt-sac row, 7k):
+  pcgrad             0 0 0 .75 1 .75 1          | 0 0 0 1 1 1 1
+  cagrad             0 0 0 .5 1 .75 1           | 0 0 0 1 0 1 1
+  gradnorm           0 0 0 .25 1 .75 .5         | 0 0 0 1 .25 1 1
+  famo               0 0 0 .5 1 1 1             | 0 0 0 .75 .25 .75 1
 """
 
 from __future__ import annotations
