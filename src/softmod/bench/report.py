@@ -187,7 +187,10 @@ def bf16_target_lines(s: dict[str, Any], rich: bool = True) -> list[str]:
     out = []
     if "mt10_soft_shallow_bf16_speedup" in s:
         r = s["mt10_soft_shallow_bf16_speedup"]
-        goal = s.get("mt10_soft_shallow_bf16_speedup_target", 3.0)
+        from softmod.bench import TARGETS  # here: softmod.bench imports this module
+
+        goal = s.get("mt10_soft_shallow_bf16_speedup_target",
+                     TARGETS["bf16_speedup_mt10_soft_shallow"])  # fmt: skip
         out.append(f"MT10 soft-shallow update bf16 vs fp32: {r:.2f}x (target >= {goal:g}x: "
                    f"{met(r >= goal)})")  # fmt: skip
     if "mt50_soft_shallow_bf16_ms" in s:
