@@ -44,12 +44,8 @@ import torch
 
 from softmod.checkpoint import load_agent
 from softmod.config import (
-    CAGradConfig,
     CARENetConfig,
     EnvConfig,
-    FAMOConfig,
-    GradConfig,
-    GradNormConfig,
     HardRoutingNetConfig,
     MixExpertNetConfig,
     MLPNetConfig,
@@ -57,13 +53,12 @@ from softmod.config import (
     MultiHeadNetConfig,
     NetworkConfig,
     PaCoNetConfig,
-    PCGradConfig,
-    PlainGradConfig,
     RunConfig,
     SACConfig,
     SingleTaskNetConfig,
     SoftModularNetConfig,
 )
+from softmod.grad import GRAD_METHODS
 from softmod.loop import train
 from softmod.methods import METHODS
 from softmod.nets import TanhGaussianPolicy
@@ -170,17 +165,9 @@ def test_learns_in_bf16_with_the_fp32_criterion(method: str, tmp_path: Path) -> 
     assert_learned(tmp_path / "run")
 
 
-# Gradient methods (issue 21) with MT-SAC: the same recipe and criterion
-GRADS: dict[str, GradConfig] = {
-    "plain": PlainGradConfig(),
-    "pcgrad": PCGradConfig(),
-    "cagrad": CAGradConfig(),
-    "gradnorm": GradNormConfig(),
-    "famo": FAMOConfig(),
-}
-
-
-@pytest.mark.parametrize("name", [g for g in GRADS if g != "plain"])
+# Gradient methods (issue 21) with MT-SAC, every one of softmod.grad's registry: the same recipe
+# and criterion
+@pytest.mark.parametrize("name", [g for g in GRAD_METHODS if g != "plain"])
 def test_each_gradient_method_with_mt_sac_learns_the_toy_tasks(name: str, tmp_path: Path) -> None:
-    train(learn_config("mt-sac", grad=GRADS[name]), tmp_path / "run", progress=False)
+    train(learn_config("mt-sac", grad=GRAD_METHODS[name]()), tmp_path / "run", progress=False)
     assert_learned(tmp_path / "run")
