@@ -69,3 +69,34 @@ def test_the_bf16_speedup_target_follows_the_cpus_bf16_units() -> None:
     assert bf16_target_lines(s, rich=False) == [
         "MT10 soft-shallow update bf16 vs fp32: 1.80x (target >= 1.5x: met)"
     ]
+
+
+def test_the_bf16_targets_state_what_the_hardware_allows() -> None:
+    """Issue 17: the MT50 update and end-to-end targets are printed next to the floor that the
+    run's own bf16 matmul rate sets (the update's FLOPs at that rate), so a target this CPU cannot
+    reach reads as such."""
+    from softmod.bench import summarize
+    from softmod.bench.report import bf16_target_lines
+
+    def upd(flops: float, ms: float) -> dict:
+        return {"flops": flops, "ms_min": ms, "cpu_ms_min": 2 * ms, "precision": "bf16"}
+
+    res = {
+        "updates": {
+            "matmul 2048^3 bf16": {"gflops": 400.0, "gflops_per_cpu_s": 200.0},
+            "mt10 soft-shallow bf16": upd(28e9, 170.0),
+            "mt50 soft-shallow bf16": upd(140e9, 1200.0),
+        },
+        "e2e": {"mt10 soft-shallow 2 workers sync bf16": {"env_steps_per_s": 48.0,
+                                                           "outside_update_share": 0.2}},
+    }  # fmt: skip
+    s = summarize(res, workers=2)
+    assert s["mt50_soft_shallow_bf16_floor_ms"] == pytest.approx(350.0)
+    assert s["mt10_soft_shallow_bf16_floor_ms"] == pytest.approx(70.0)
+    assert s["e2e_bf16_env_steps_per_s_ceiling"] == pytest.approx(10 * 1000 / 70)
+    lines = bf16_target_lines(s, rich=False)
+    assert lines[0] == ("MT50 soft-shallow update bf16: 1200 ms (target <= 300 ms: missed); its "
+                        "products alone take at least 350 ms at this run's bf16 matmul rate "
+                        "(400 GFLOP/s)")  # fmt: skip
+    assert lines[1].startswith("MT10 soft-shallow training bf16: 48 env-steps/s (target >= 150: "
+                               "missed); at most 143 on this machine")  # fmt: skip

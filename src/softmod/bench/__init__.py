@@ -381,6 +381,15 @@ def _summarize_bf16(res: dict[str, Any], s: dict[str, Any]) -> None:
         )
     if "mt50 soft-shallow bf16" in upd:
         s["mt50_soft_shallow_bf16_ms"] = upd["mt50 soft-shallow bf16"]["ms_min"]
+    peak = s.get("matmul_gflops_bf16")
+    if peak:  # what the hardware allows: the update's products at the best bf16 matmul rate
+        for bench, key in (("mt50", "mt50_soft_shallow_bf16_floor_ms"),
+                           ("mt10", "mt10_soft_shallow_bf16_floor_ms")):  # fmt: skip
+            v = upd.get(f"{bench} soft-shallow bf16")
+            if v and "flops" in v:
+                s[key] = v["flops"] / (peak * 1e9) * 1e3
+        if "mt10_soft_shallow_bf16_floor_ms" in s:  # one update per vector step of 10 envs
+            s["e2e_bf16_env_steps_per_s_ceiling"] = 10 * 1e3 / s["mt10_soft_shallow_bf16_floor_ms"]
     e2e = [v["env_steps_per_s"] for k, v in res.get("e2e", {}).items() if k.endswith(" bf16")]
     if e2e:
         s["e2e_bf16_env_steps_per_s"] = max(e2e)
