@@ -100,3 +100,20 @@ def test_the_bf16_targets_state_what_the_hardware_allows() -> None:
                         "(400 GFLOP/s)")  # fmt: skip
     assert lines[1].startswith("MT10 soft-shallow training bf16: 48 env-steps/s (target >= 150: "
                                "missed); at most 143 on this machine")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_bench_compile_section_times_eager_against_compiled(tmp_path: Path, capsys) -> None:
+    """Issue 17: `--sections compile` times one method's update eager and with torch.compile of
+    its networks, in the same run, and prints the ratio; it is not in the default sections."""
+    from softmod.bench import DEFAULT_SECTIONS
+
+    assert "compile" not in DEFAULT_SECTIONS
+    args = BenchArgs(quick=True, sections=("compile",), mt50=False, methods=("mt-sac",),
+                     precisions=("fp32",), out=tmp_path, device="cpu")  # fmt: skip
+    res = run_bench(args)
+    v = json.loads(Path(res["path"]).read_text())["compile"]["mt10 mt-sac"]
+    assert "skipped" not in v, v
+    assert v["eager_ms_min"] > 0 and v["compiled_ms_min"] > 0 and v["compile_s"] > 0
+    assert v["speedup"] == pytest.approx(v["eager_ms_min"] / v["compiled_ms_min"])
+    assert "torch.compile" in capsys.readouterr().out

@@ -26,7 +26,10 @@ from softmod.methods import METHODS
 if TYPE_CHECKING:
     import torch
 
-SECTIONS = ("collection", "updates", "grad", "reference", "e2e", "memory", "jax")
+SECTIONS = ("collection", "updates", "grad", "reference", "e2e", "memory", "jax", "compile")
+# compile (torch.compile of every chosen method in each precision) takes minutes of compiling:
+# asked for by name only
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "compile")
 TARGETS = {
     "collection_ratio": 1.4,
     "soft_shallow_matmul_fraction": 0.5,
@@ -47,10 +50,11 @@ class BenchArgs:
 
     quick: bool = False
     """Tiny sizes (smoke test, about a minute): fewer steps and repetitions, 16 rows per task."""
-    sections: tuple[str, ...] = SECTIONS
+    sections: tuple[str, ...] = DEFAULT_SECTIONS
     """Which parts to run: collection, updates, grad (each gradient method's MT10 update time
     relative to plain, per network), reference, e2e, memory, jax (the jitted JAX soft-shallow
-    update, needs the [bench-jax] extra)."""
+    update, needs the [bench-jax] extra), compile (each method's MT10 update eager against
+    torch.compile, in each precision; not in the default: minutes of compiling)."""
     precisions: tuple[str, ...] = ("fp32", "bf16")
     """Precisions of the update and end-to-end figures, side by side (fp32, bf16)."""
     methods: tuple[str, ...] = tuple(METHODS)
@@ -230,6 +234,12 @@ def _jobs(
     if "jax" in args.sections:
         jobs.append(("jax", "mt10 soft-shallow",
                      partial(_jax_job, per_task, size["ref_reps"], device, precs)))  # fmt: skip
+    if "compile" in args.sections:  # issue 17: is torch.compile worth it on this machine?
+        for m in args.methods:
+            for p in precs:
+                job = partial(updates.bench_compiled_update, m, 10, size["reps10"], device,
+                              per_task, p)  # fmt: skip
+                jobs.append(("compile", f"mt10 {m}{_tag(p)}", job))
     if "memory" in args.sections:
         jobs.append(("memory", "replay", _memory_job))
         cap = 2_000 if args.quick else 200_000
@@ -329,6 +339,9 @@ def summarize(res: dict[str, Any], workers: int) -> dict[str, Any]:
         plain = grad.get(f"{net} plain")
         if plain:
             v["vs_plain"] = v["ms_min"] / plain["ms_min"]
+    for v in res.get("compile", {}).values():
+        if "compiled_ms_min" in v:
+            v["speedup"] = v["eager_ms_min"] / v["compiled_ms_min"]
     e2e = res.get("e2e", {})
     for name, v in e2e.items():
         s[f"e2e {name} outside_update_share"] = v["outside_update_share"]

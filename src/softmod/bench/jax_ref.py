@@ -11,8 +11,9 @@ first, balance weights, twin-Q TD target with the target critics, policy loss th
 critics, per-network gradient clipping (per critic for Q), Adam, Polyak averaging. It runs in fp32
 (JAX's CPU default, as those implementations train); the FLOPs equal softmod's update.
 
-Only timing is compared (same batch, same machine, same run); ``jax`` is the optional extra
-``pip install -e ".[bench-jax]"``.
+The bench compares timing (same batch, same machine, same run); ``tests/test_jax_ref.py`` checks
+that the forward equals softmod's on the same weights. ``jax`` is the optional extra
+``pip install -e ".[bench-jax]"`` (also in ``[dev]``, for that test).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def make_update(tasks: int, act_dim: int, n: int = 2, lr: float = 3e-4, gamma: f
 
 
 def bench_jax_update(batch: Any, tasks: int, obs_dim: int, act_dim: int, reps: int,
-                     seed: int = 0) -> dict[str, float]:  # fmt: skip
+                     seed: int = 0) -> dict[str, Any]:  # fmt: skip
     """Milliseconds per jitted JAX soft-shallow update (best and median of ``reps``) on
     softmod's ``batch`` (a :class:`softmod.buffer.Batch`), and the compile time."""
     import jax

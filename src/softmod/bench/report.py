@@ -92,6 +92,17 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
                 if k.startswith("softmod"):
                     t.add_row(k, _f(v["ms_min"], "{:.0f}"), _f(ref / v["ms_min"], "{:.2f}x"))
             console.print(t)
+    if "compile" in res:
+        t = Table(title="torch.compile (inductor) of the networks' forward passes, MT10 update")
+        for col in ("method", "eager ms", "compiled ms", "speed-up", "compile s"):
+            t.add_column(col, justify="left" if col == "method" else "right")
+        for name, v in res["compile"].items():
+            if "skipped" in v:
+                t.add_row(name, "-", "-", "-", v["skipped"])
+                continue
+            t.add_row(name, _f(v["eager_ms_min"], "{:.0f}"), _f(v["compiled_ms_min"], "{:.0f}"),
+                      _f(v.get("speedup"), "{:.2f}x"), _f(v["compile_s"]))  # fmt: skip
+        console.print(t)
     if "reference" in res:
         t = Table(title="Soft-modular twin-Q forward+backward vs the authors'-style module loop")
         for col in ("network", "softmod ms", "reference ms", "speed-up"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -175,6 +176,47 @@ def bench_grad_update(
     batch = random_batch(num_tasks, per_task, device)
     times, _ = time_fn(lambda: agent.update(batch), reps, 1, device)
     return {"ms_median": 1e3 * statistics.median(times), "ms_min": 1e3 * min(times)}
+
+
+def bench_compiled_update(
+    method: str,
+    num_tasks: int,
+    reps: int,
+    device: torch.device,
+    per_task: int = 128,
+    precision: str = "fp32",
+) -> dict[str, float | str]:
+    """Eager against ``torch.compile`` (inductor) of the networks' forward passes (policy, twin Q,
+    target twin Q) in one agent's update: milliseconds (best of ``reps``) of each, and the
+    seconds the first two compiled updates took (compilation, with whatever inductor cache the
+    machine has). Training does not compile (README: Precision); this measures whether it should.
+    Returns ``{"skipped": reason}`` when compilation fails (no C++ compiler, for example)."""
+    import torch._dynamo
+
+    agent = make_agent(method, num_tasks, device, precision)
+    batch = random_batch(num_tasks, per_task, device)
+    eager, _ = time_fn(lambda: agent.update(batch), reps, 1, device)
+    torch._dynamo.reset()
+    # the three networks share one forward code object, each with its grad-mode variants: more
+    # than dynamo's default 8 cache entries, past which it would silently fall back to eager
+    with torch._dynamo.config.patch(recompile_limit=64), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # inductor's own deprecation notices
+        nets = {id(n): n for n in (agent.policy.net, agent.q.net, agent.q_target.net)}
+        for net in nets.values():
+            net.forward = torch.compile(net.forward)  # type: ignore[method-assign]
+        try:
+            start = time.perf_counter()
+            agent.update(batch)
+            agent.update(batch)
+            _sync(device)
+            compile_s = time.perf_counter() - start
+            compiled, _ = time_fn(lambda: agent.update(batch), reps, 0, device)
+        except Exception as e:  # inductor needs a working C++ toolchain on CPU
+            return {"skipped": f"torch.compile failed: {type(e).__name__}: {e}".splitlines()[0]}
+        finally:
+            torch._dynamo.reset()
+    return {"eager_ms_min": 1e3 * min(eager), "compiled_ms_min": 1e3 * min(compiled),
+            "compile_s": compile_s, "precision": precision}  # fmt: skip
 
 
 def bytes_per_transition(obs_dim: int = OBS_DIM, act_dim: int = ACT_DIM) -> int:
