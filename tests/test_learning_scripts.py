@@ -120,6 +120,26 @@ def test_partial_compares_at_equal_samples(tmp_path: Path, capsys) -> None:
     assert not (out / "bad.json").exists()
 
 
+def test_runs_that_differ_only_in_precision_or_horizon_get_distinct_labels() -> None:
+    """An fp32/bf16 pair of one seed (issue 17) and a horizon-500 run (issue 18) must not share
+    a label: equal_samples keys its table by label and would drop one of them."""
+    runs = [
+        {"method": "soft-shallow", "seed": 0, "precision": "fp32", "horizon": 150},
+        {"method": "soft-shallow", "seed": 0, "precision": "bf16", "horizon": 150},
+        {"method": "soft-shallow", "seed": 0, "precision": "fp32", "horizon": 500},
+        {"method": "soft-shallow", "seed": 1, "precision": "fp32", "horizon": 150},
+        {"method": "mt-sac", "seed": 0, "precision": "fp32", "horizon": 150},
+    ]
+    RUN.label_runs(runs, " s{seed}")
+    assert [r["label"] for r in runs] == [
+        "soft-shallow s0 fp32 h150",
+        "soft-shallow s0 bf16 h150",
+        "soft-shallow s0 fp32 h500",
+        "soft-shallow s1",
+        "mt-sac",
+    ]
+
+
 def test_task_use_measures_dependence_on_the_task_id(tmp_path: Path, capsys) -> None:
     """task_use.py: step 0 plus every checkpoint; a network blind to the task id measures 0."""
     task_use = _load("task_use")

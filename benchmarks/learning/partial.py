@@ -122,7 +122,8 @@ def main(name: str, run_dirs: list[Path], out: Path = RESULTS) -> Path:
         train = read_curve(run_dir / "train.csv")
         runs.append({
             "method": cfg.method, "benchmark": cfg.env.benchmark, "goals": cfg.env.goals,
-            "seed": cfg.seed, "budget": cfg.total_steps,
+            "seed": cfg.seed, "budget": cfg.total_steps, "precision": cfg.precision,
+            "horizon": cfg.env.horizon,
             "reached_env_steps": int(train[-1]["step"]), "train_wall_s": train[-1]["time_s"],
             "updates": int(train[-1]["train/updates"]),
             "curve": read_curve(run_dir / "eval.csv"),

@@ -67,12 +67,22 @@ def die(script: str, message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def label_runs(runs: list[dict], detail: str) -> None:
+def label_runs(
+    runs: list[dict], detail: str, distinguish: tuple[str, ...] = ("precision", "horizon")
+) -> None:
     """Give each run record a ``label``: its method, plus ``detail.format(**run)`` where several
-    runs share the method (for example ``" s{seed}"``)."""
+    runs share the method (for example ``" s{seed}"``); runs whose labels still coincide get the
+    values of the ``distinguish`` keys in which they differ (an fp32 and a bf16 run of one seed:
+    ``"soft-shallow s0 fp32"``, ``"soft-shallow s0 bf16"``), so no two runs share a label."""
     for run in runs:
         twins = sum(r["method"] == run["method"] for r in runs)
         run["label"] = run["method"] + (detail.format(**run) if twins > 1 else "")
+    for label in {r["label"] for r in runs}:
+        group = [r for r in runs if r["label"] == label]
+        for key in distinguish:
+            if len(group) > 1 and len({str(r.get(key)) for r in group}) > 1:
+                for r in group:
+                    r["label"] += f" {key[0] if key == 'horizon' else ''}{r.get(key)}"
 
 
 def read_curve(path: Path) -> list[dict[str, float]]:
