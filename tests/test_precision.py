@@ -171,6 +171,9 @@ def test_q_parity_script_measures_a_toy_run(tmp_path: Path) -> None:
         assert 0 < r["q_abs_diff_mean"] <= r["q_abs_diff_max"]
         assert r["q_rel_diff_mean"] < 0.05
     assert rows[-1]["q_abs_mean"] > rows[0]["q_abs_mean"]  # the critics learned something
+    (curve,) = json.loads(path.read_text())["run"]["curves"]  # side by side with the Q figures
+    assert curve["label"] == "mt-sac s0 bf16" and curve["step"] == [2400]
+    assert (tmp_path / "out" / "toy-q.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit) as err:
         mod.main(["x", str(tmp_path / "nope")])
     assert err.value.code == 2

@@ -1,8 +1,10 @@
 """|Q_bf16 - Q_fp32| on one fixed batch, from a run's checkpoints over training (issue 17).
 
 Usage: ``python benchmarks/learning/q_parity.py NAME RUN_DIR [--other RUN_DIR] [--snapshots DIR]
-[--episodes N] [--out DIR]`` writes ``NAME.json`` and ``NAME.md`` under
-``benchmarks/results/learning/`` (or ``DIR``).
+[--episodes N] [--out DIR]`` writes ``NAME.json``, ``NAME.md`` and ``NAME.png`` under
+``benchmarks/results/learning/`` (or ``DIR``). The figure puts the runs' learning curves (mean
+success and mean return of the periodic evaluations) side by side with the Q differences; the
+JSON keeps those curves too, so the record outlives the run directories.
 
 For every saved agent of RUN_DIR (a fresh one for step 0, each ``step-*.pt``, ``final.pt``; see
 ``task_use.checkpoints``), both Q-functions are evaluated on the same fixed batch (random-action
@@ -24,10 +26,14 @@ import json
 import sys
 from pathlib import Path
 
+import matplotlib
 import torch
 
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import RESULTS, commit, die, machine, where
+from run import RESULTS, commit, die, machine, read_curve, where
 from task_use import checkpoints, random_states
 
 from softmod.checkpoint import load_file
@@ -89,6 +95,42 @@ def analyse(run_dir: Path, other: Path | None, snapshots: Path | None, episodes:
             "rows": rows}  # fmt: skip
 
 
+def curves(run_dir: Path) -> dict:
+    """A run's label and periodic evaluations (step, mean success, mean return)."""
+    cfg = load_config(run_dir / "config.json")
+    rows = read_curve(run_dir / "eval.csv") if (run_dir / "eval.csv").exists() else []
+    return {"label": f"{cfg.method} s{cfg.seed} {cfg.precision}",
+            "step": [int(r["step"]) for r in rows],
+            "mean_success": [r["eval/mean_success"] for r in rows],
+            "mean_return": [r["eval/mean_return"] for r in rows]}  # fmt: skip
+
+
+def _figure(name: str, run: dict, png: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    for c in run["curves"]:
+        axes[0].plot(c["step"], c["mean_success"], label=c["label"])
+        axes[1].plot(c["step"], c["mean_return"], label=c["label"])
+    rows = run["rows"]
+    steps = [r["step"] for r in rows]
+    axes[2].plot(steps, [r["q_abs_mean"] for r in rows], "k:", label="mean |Q| (fp32), scale")
+    axes[2].plot(steps, [r["q_abs_diff_mean"] for r in rows], "o-",
+                 label="same weights: mean |Q_bf16 - Q_fp32|")  # fmt: skip
+    apart = [(r["step"], r["runs_q_abs_diff_mean"]) for r in rows if "runs_q_abs_diff_mean" in r]
+    if apart:
+        axes[2].plot(*zip(*apart, strict=True), "s-", label="the two runs: mean |Q_run - Q_other|")
+    axes[2].set_yscale("log")
+    for ax, title in zip(axes, ("mean success (periodic evaluation)", "mean return",
+                                "Q on one fixed batch"), strict=True):  # fmt: skip
+        ax.set_title(title)
+        ax.set_xlabel("environment steps")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{name}: {run['method']} on {run['benchmark']}-{run['goals']}, seed "
+                 f"{run['seed']}, {run['states']} states")  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def _table(run: dict) -> str:
     lines = ["| step | mean abs Q (fp32) | mean abs(Q_bf16 - Q_fp32) | max | relative | "
              "runs apart |", "|---|---|---|---|---|---|"]  # fmt: skip
@@ -118,7 +160,9 @@ def main(argv: list[str] | None = None) -> Path:
     if a.episodes < 1:
         die("q_parity.py", f"--episodes must be >= 1, got {a.episodes}")
     run = analyse(a.run_dir, a.other, a.snapshots, a.episodes)
+    run["curves"] = [curves(d) for d in (a.run_dir, a.other) if d is not None]
     a.out.mkdir(parents=True, exist_ok=True)
+    _figure(a.name, run, a.out / f"{a.name}.png")
     (a.out / f"{a.name}.md").write_text(f"# {a.name}\n\n{run['method']} on {run['benchmark']}-"
                                         f"{run['goals']}, {run['states']} states\n\n"
                                         + _table(run))  # fmt: skip
