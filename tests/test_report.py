@@ -238,10 +238,91 @@ def test_index_html_references_only_files_that_exist(report: Path) -> None:
     assert "Table 1" in page and "s2-crashed" in page
 
 
+# ----------------------------------------------------------------------------- --at STEP
+def _success_at(run: Path, step: int) -> list[float]:
+    """Per-task success of a run's periodic evaluation at ``step``, read from eval.csv."""
+    row = next(r for r in _csv(run / "eval.csv") if int(float(r["step"])) == step)
+    return [float(v) for k, v in row.items() if k.count("/") == 2 and k.endswith("/success")]
+
+
+def test_report_at_a_step_compares_every_run_at_its_periodic_evaluation_there(
+    sweep: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "at"
+    rep = build_report([sweep], out, routing=False, progress=False, at=2000)
+    assert rep.at == 2000 and len(rep.runs) == 4  # finished or not; the crashed one is skipped
+    (skipped,) = rep.skipped
+    assert skipped.path.name == "s2-crashed" and "at step 2,000" in skipped.reason
+    table = {r["method"]: r for r in _csv(out / "table1.csv")}
+    for method in ("mt-sac", "soft-shallow"):
+        per_seed = [np.mean(_success_at(sweep / method / f"s{s}", 2000)) for s in SEEDS]
+        assert len(per_seed) == 2 and all(0 <= x <= 1 for x in per_seed)
+        got = float(table[method]["success_mean_pct"])
+        assert got == pytest.approx(100 * np.mean(per_seed), abs=1e-9)
+        assert table[method]["episodes_per_task"] == "2 2"  # the periodic eval, not eval_3ep
+    data = json.loads((out / "report.json").read_text())
+    assert data["at"] == 2000
+    assert all(src == "eval.csv@2000" for g in data["groups"] for src in g["sources"])
+    assert "at 2,000 env steps (equal samples)" in (out / "table1.md").read_text()
+    assert "equal samples, 2,000 env steps" in (out / "index.html").read_text()
+
+
+def test_report_at_skips_runs_short_of_the_step_and_common_is_the_last_shared_step(
+    sweep: Path, tmp_path: Path
+) -> None:
+    rep = build_report([sweep], tmp_path / "late", routing=False, progress=False, at=5000)
+    assert {r.row for r in rep.runs} == {"soft-shallow"}  # mt-sac ran 3,000 steps only
+    short = [
+        s for s in rep.skipped if s.path.parent.name == "mt-sac" and s.path.name != "s2-crashed"
+    ]
+    assert len(short) == 2 and all("3,000" in s.reason for s in short), short
+    common = build_report([sweep], tmp_path / "common", routing=False, progress=False, at="common")
+    last = [
+        max(int(float(r["step"])) for r in _csv(sweep / "mt-sac" / f"s{s}" / "eval.csv"))
+        for s in SEEDS
+    ]
+    assert common.at == min(last) and len(common.runs) == 4
+
+
+def test_report_at_draws_the_routing_of_the_checkpoint_of_that_step(
+    sweep: Path, tmp_path: Path
+) -> None:
+    run = sweep / "soft-shallow" / "s0"
+    steps = sorted(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("step-*.pt"))
+    kept = steps[-1]  # the run's last full checkpoint
+    rep = build_report([run], tmp_path / "kept", progress=False, at=kept)
+    (routing,) = rep.routing
+    assert routing.points > 0 and routing.tsne.is_file()
+    missing = next(s for s in range(1000, kept, 1000) if s not in steps)
+    rep = build_report([run], tmp_path / "none", progress=False, at=missing)
+    assert not rep.routing and len(rep.runs) == 1  # the table stands; a note says why
+    notes = json.loads((tmp_path / "none" / "report.json").read_text())["notes"]
+    assert len(notes) == 1 and f"step-{missing:012d}.pt" in notes[0]
+
+
+def test_report_at_zero_is_a_one_line_error(
+    sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(sweep), "--out", str(tmp_path / "o"), "--at", "0"])
+    assert done.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--at" in lines[0] and "'common'" in lines[0], lines
+    assert not (tmp_path / "o").exists()
+
+
 # ----------------------------------------------------------------------------- table 2
-def _fake_run(root: Path, method: str, seed: int, success: list[float], params: int) -> None:
+def _fake_run(
+    root: Path,
+    method: str,
+    seed: int,
+    success: list[float],
+    params: int,
+    precision: str = "fp32",
+    horizon: int = 150,
+) -> None:
     """A finished run directory as softmod train leaves it (no weights: routing is off)."""
-    run = root / f"{method}-s{seed}"
+    run = root / f"{method}-s{seed}-{precision}-h{horizon}"
     run.mkdir(parents=True)
     hidden = {"mt-mh-sac": [400] * 3, "mt-mh-sac-4": [400] * 4}.get(method)
     net = (
@@ -250,8 +331,9 @@ def _fake_run(root: Path, method: str, seed: int, success: list[float], params: 
         else {"type": "SoftModularNetConfig", "layers": 4, "modules": 4}
     )
     cfg = {
-        "env": {"benchmark": "mt50", "goals": "fixed"},
+        "env": {"benchmark": "mt50", "goals": "fixed", "horizon": horizon},
         "sac": {"balance": not hidden},
+        "precision": precision,
         "policy_net": net,
         "method": method,
         "seed": seed,
@@ -278,6 +360,28 @@ def test_table2_reports_success_and_parameters_relative_to_soft_deep(tmp_path: P
     assert "| mt-mh-sac-4 | 37.5 ± 17.7 (2) | 1,600 | 1.6x | 4 | 400 |" in md
     assert "| soft-deep | 75.0 ± 0.0 (2) | 1,000 | 1.0x | – | – |" in md
     assert (tmp_path / "out" / "figures" / "curves_fig6a_mt50-fixed.png").is_file()
+
+
+def test_runs_in_bf16_or_at_another_horizon_are_rows_of_their_own(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        _fake_run(runs, "soft-deep", seed, [1.0, 0.5], 1000)
+    _fake_run(runs, "soft-deep", 0, [0.0, 0.5], 1000, precision="bf16")
+    _fake_run(runs, "soft-deep", 0, [0.5, 0.5], 1000, precision="bf16", horizon=500)
+    rep = build_report([runs], tmp_path / "out", routing=False, progress=False)
+    assert list(rep.stats) == [
+        ("mt50", "fixed", "soft-deep"),
+        ("mt50", "fixed", "soft-deep [bf16]"),
+        ("mt50", "fixed", "soft-deep [bf16, h500]"),
+    ]
+    assert rep.stats[("mt50", "fixed", "soft-deep")].seeds == [0, 1]  # not mixed with bf16
+    md = (tmp_path / "out" / "table1.md").read_text()
+    assert "| soft-deep [bf16] | 25.0 (1) |" in md and "| soft-deep [bf16, h500] | 50.0 (1) |" in md
+    published = md.split("Published reference rows")[1]
+    assert (
+        "MT50-Fixed soft-deep: 75.0 ± 0.0 (2); MT50-Fixed soft-deep [bf16]: 25.0 (1)" in published
+    )
+    assert (tmp_path / "out" / "figures" / "curves_fig5_mt50-fixed.png").is_file()
 
 
 def test_a_soft_modular_run_without_weights_keeps_its_row_and_gets_a_warning(

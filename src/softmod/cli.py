@@ -93,6 +93,10 @@ class ReportArgs:
     """Device of the routing rollouts."""
     progress: bool = True
     """Show a progress bar."""
+    at: int | Literal["common"] | None = None
+    """Compare the runs at equal samples: each run's periodic evaluation of eval.csv at this env
+    step, finished or not; 'common': the largest step that every run has reached. Runs without an
+    evaluation there are skipped. Default: each run's final evaluation."""
 
 
 @dataclass
@@ -199,6 +203,8 @@ def run_report(args: ReportArgs) -> None:
         raise ConfigError(f"--routing-episodes must be >= 1, got {args.routing_episodes}")
     if args.tsne_max_points < 10:
         raise ConfigError(f"--tsne-max-points must be >= 10, got {args.tsne_max_points}")
+    if isinstance(args.at, int) and args.at < 1:
+        raise ConfigError(f"--at must be an env step >= 1 or 'common', got {args.at}")
     console = Console(stderr=True)
     report = build_report(
         args.paths,
@@ -209,6 +215,7 @@ def run_report(args: ReportArgs) -> None:
         device=resolve_device(args.device),
         progress=args.progress,
         console=console,
+        at=args.at,
     )
     console.print(
         f"report of {len(report.runs)} runs in {len(report.groups)} groups "

@@ -14,6 +14,10 @@ Output layout under ``--out``::
     data/tsne_*.csv       the t-SNE points (x, y, task) behind each Figure 4
     data/routing_*.json   the per-task mean routing probabilities behind each Figure 3
     videos/*.gif          the GIFs of the best run per method that has videos (softmod eval --video)
+
+With ``at`` (``softmod report --at STEP|common``) every number is each run's periodic evaluation at
+that step, finished or not (equal samples), and the routing figures use the run's full checkpoint
+of that step (``checkpoints/step-<STEP>.pt``) where it was kept.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import csv
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +42,10 @@ from softmod.report.collect import (
     GroupKey,
     Run,
     Skipped,
+    base_row,
     collect_runs,
+    common_eval_step,
+    find_run_dirs,
     group_runs,
     setting_label,
 )
@@ -84,10 +92,12 @@ class Report:
     stats: dict[GroupKey, GroupStats]
     routing: list[RoutingSummary] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    at: int | None = None  # the equal-samples step (--at), or None: final evaluations
 
 
 def _slug(*parts: object) -> str:
-    return "-".join(str(p) for p in parts).replace("/", "_")
+    """A file-name part: ``soft-shallow [bf16, h500]`` -> ``soft-shallow_bf16_h500``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p) for p in parts)).strip("_")
 
 
 def _stats(groups: dict[GroupKey, list[Run]], notes: list[str]) -> dict[GroupKey, GroupStats]:
@@ -105,11 +115,11 @@ def _stats(groups: dict[GroupKey, list[Run]], notes: list[str]) -> dict[GroupKey
 
 
 def _is_capacity(row: str) -> bool:
-    return row in CAPACITY_METHODS
+    return base_row(row) in CAPACITY_METHODS
 
 
 def _is_ablation(row: str) -> bool:
-    return row in ABLATIONS or row.endswith(("-no-obs", "-balance"))
+    return base_row(row) in ABLATIONS or base_row(row).endswith(("-no-obs", "-balance"))
 
 
 def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]:
@@ -171,11 +181,17 @@ def _write_routing_data(
 
 
 def _routing_group(
-    key: GroupKey, run: Run, episodes: int, max_points: int, device: torch.device, out_dir: Path
+    key: GroupKey,
+    run: Run,
+    episodes: int,
+    max_points: int,
+    device: torch.device,
+    out_dir: Path,
+    checkpoint: str = "final.pt",
 ) -> RoutingSummary:
     """Routing rollouts, t-SNE, kNN accuracy, the routing figures and data of one run."""
     fig_dir = out_dir / "figures"
-    data = routing_of_run(run.path, episodes, device)
+    data = routing_of_run(run.path, episodes, device, checkpoint)
     keep = subsample(data.task, max_points, seed=run.seed)
     emb = embed_tsne(data.flat[keep], seed=run.seed)
     labels = data.task[keep]
@@ -249,6 +265,7 @@ def _report_json(report: Report, notes: list[str]) -> dict:
             }
         )
     return {
+        "at": report.at,
         "groups": groups,
         "skipped": [{"run": str(s.path), "reason": s.reason} for s in report.skipped],
         "routing": [
@@ -282,23 +299,30 @@ def build_report(
     device: torch.device | None = None,
     progress: bool = True,
     console: Console | None = None,
+    at: int | str | None = None,
 ) -> Report:
-    """Read the runs at or under ``paths`` and write the report into ``out`` (see module doc)."""
+    """Read the runs at or under ``paths`` and write the report into ``out`` (see module doc);
+    ``at``: an env step, or ``"common"`` (the largest one every run reached), to compare every run
+    at its periodic evaluation there instead of its final one."""
     console = console or Console(stderr=True)
     device = device or torch.device("cpu")
-    runs, skipped = collect_runs(paths)
+    if at == "common":
+        at = common_eval_step(find_run_dirs(paths))
+    assert at is None or isinstance(at, int)
+    runs, skipped = collect_runs(paths, at)
     for s in skipped:
         console.print(f"[yellow]warning[/]: skipped {s.path}: {s.reason}")
     out.mkdir(parents=True, exist_ok=True)
     fig_dir = out / "figures"
     notes: list[str] = []
     groups = group_runs(runs)
-    report = Report(out, runs, skipped, groups, _stats(groups, notes))
+    report = Report(out, runs, skipped, groups, _stats(groups, notes), at=at)
+    ckpt = "final.pt" if at is None else f"step-{at:012d}.pt"  # checkpoint.write_checkpoint's name
     soft = [(k, rs[0]) for k, rs in groups.items() if routing and rs[0].soft_modular]
 
     # tables
-    t1, t1d = tables.table1(report.stats), tables.table1_details(report.stats)
-    t1p = published_table(report.stats)  # issue 20: published reference rows, with sources
+    t1, t1d = tables.table1(report.stats, at), tables.table1_details(report.stats)
+    t1p = published_table(report.stats, at)  # issue 20: published reference rows, with sources
     per_task = tables.per_task_tables(report.stats)
     t2 = tables.table2(groups, report.stats)
     report.files += [tables.write_markdown(out / "table1.md", "Table 1", [t1, t1d, t1p])]
@@ -322,7 +346,7 @@ def build_report(
             bar.update(job, description=f"routing {key[2]} {setting_label(*key[:2])} s{run.seed}")
             try:
                 report.routing.append(
-                    _routing_group(key, run, routing_episodes, tsne_max_points, device, out)
+                    _routing_group(key, run, routing_episodes, tsne_max_points, device, out, ckpt)
                 )
             except CheckpointError as err:  # e.g. weights deleted: the tables still stand
                 notes.append(f"no routing figures for {run.path}: {err}")
@@ -334,19 +358,33 @@ def build_report(
 
     # the page
     n_settings = len({(b, g) for b, g, _ in groups})
-    intro = [
-        f"{len(runs)} runs in {len(groups)} groups (setting x method) over {n_settings} "
-        f"setting(s); final success from <code>eval_100ep.json</code> (softmod eval) where "
-        "present, else the run's last periodic evaluation (<code>final_eval.json</code>): the "
-        "episodes behind each number are in the detailed table.",
-    ]
+    counted = (
+        f"{len(runs)} runs in {len(groups)} groups (setting x method) over {n_settings} setting(s)"
+    )
+    if at is None:
+        intro = [
+            f"{counted}; final success from <code>eval_100ep.json</code> (softmod eval) where "
+            "present, else the run's last periodic evaluation (<code>final_eval.json</code>): the "
+            "episodes behind each number are in the detailed table."
+        ]
+    else:
+        intro = [
+            f"{counted}; success at equal samples, {at:,} env steps: each run's periodic "
+            "evaluation at that step (<code>eval.csv</code>), finished or not, with the "
+            "episodes per task in the detailed table; routing figures from "
+            f"<code>checkpoints/{ckpt}</code>."
+        ]
     intro += [
         f'<span class="warn">skipped {html.escape(str(s.path))}: {html.escape(s.reason)}</span>'
         for s in skipped
     ]
     intro += [f'<span class="warn">{html.escape(n)}</span>' for n in notes]
     sections = [
-        Section("Table 1: final success", "table1", tables=[t1, t1d, t1p]),
+        Section(
+            "Table 1: final success" if at is None else f"Table 1: success at {at:,} env steps",
+            "table1",
+            tables=[t1, t1d, t1p],
+        ),
         Section(
             "Figure 5: training curves",
             "fig5",
@@ -386,7 +424,7 @@ def build_report(
     links += [str(p.relative_to(out)) for r in report.routing for p in r.data]
     runs_table = tables.Table(
         title="Runs",
-        header=["run", "method", "setting", "seed", "final numbers from", "episodes / task"],
+        header=["run", "method", "setting", "seed", "numbers from", "episodes / task"],
         rows=[
             [
                 str(r.path),

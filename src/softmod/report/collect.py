@@ -5,11 +5,17 @@ per-task success comes from, in order of preference: the paper-protocol evaluati
 ``softmod eval`` (``eval_100ep.json``), any other ``eval_<N>ep.json`` of the final weights (most
 episodes first), or the last periodic evaluation of training (``final_eval.json``). A run with none
 of them is unfinished: it is skipped with a reason, never a crash.
+
+``softmod report --at STEP`` compares runs at equal samples instead: every run's per-task success
+is its periodic evaluation at exactly ``STEP`` environment steps (a row of ``eval.csv``), finished
+or not; a run without an evaluation at that step is skipped with the steps it reached.
+``--at common`` is the largest step at which every run has one (:func:`common_eval_step`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softmod.config import EnvConfig, RunConfig
 from softmod.evaluate import PAPER_EPISODES
 from softmod.presets import ABLATIONS, CAPACITY_METHODS, TABLE1_METHODS, row_label
 
@@ -46,7 +53,7 @@ class Run:
     benchmark: str  # mt10, mt50, mt1-<task>, or toy<T>
     goals: str
     method: str
-    row: str  # method, marked when the balance weights differ from the method's default
+    row: str  # method, marked when the balance weights or the settings differ (row_label)
     seed: int
     tasks: list[str]
     success: np.ndarray  # (T,) final per-task success rate in [0, 1], in `tasks` order
@@ -84,9 +91,44 @@ def setting_label(benchmark: str, goals: str) -> str:
     return f"{bench}-{goals.capitalize()}"
 
 
-def row_sort_key(row: str) -> tuple[int, str]:
-    """Position of a row in the tables: the paper's order, unknown rows last by name."""
-    return (_ROW_ORDER.index(row), row) if row in _ROW_ORDER else (len(_ROW_ORDER), row)
+def row_sort_key(row: str) -> tuple[int, str, int, str]:
+    """Position of a row in the tables: the paper's order, unknown rows last by name; a method's
+    variants after it, fewer differences first."""
+    base = base_row(row)
+    order = _ROW_ORDER.index(base) if base in _ROW_ORDER else len(_ROW_ORDER)
+    differences = 0 if base == row else row.count(",") + 1
+    return (order, base, differences, row)
+
+
+def _default(cls: type, name: str) -> object:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+def variant(cfg: dict) -> str:
+    """What sets a run apart from the defaults (the paper's settings) where it changes the
+    numbers, e.g. ``bf16, h500``: the precision, the episode horizon (Meta-World) and the reward
+    version; ``""`` for a run at the defaults. Runs of one method that differ here are separate
+    rows."""
+    env = cfg.get("env", {})
+    parts = []
+    if cfg.get("precision", "fp32") != _default(RunConfig, "precision"):
+        parts.append(str(cfg["precision"]))
+    toy = env.get("benchmark") == "toy"  # the toy tasks' horizon is not a Meta-World setting
+    if not toy and env.get("horizon", EnvConfig.horizon) != EnvConfig.horizon:
+        parts.append(f"h{env['horizon']}")
+    if env.get("reward_version", EnvConfig.reward_version) != EnvConfig.reward_version:
+        parts.append(f"{env['reward_version']} rewards")
+    return ", ".join(parts)
+
+
+def with_variant(row: str, var: str) -> str:
+    """A row label with its :func:`variant`: ``soft-shallow [bf16, h500]``; the row if none."""
+    return f"{row} [{var}]" if var else row
+
+
+def base_row(row: str) -> str:
+    """A label without its variant: ``soft-shallow [bf16]`` -> ``soft-shallow``."""
+    return row.split(" [", 1)[0]
 
 
 def find_run_dirs(paths: list[Path]) -> list[Path]:
@@ -126,21 +168,67 @@ def _final_results(run_dir: Path) -> tuple[dict, int, str] | None:
     return None
 
 
+def _eval_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of an ``eval.csv`` that carry a mean success (empty if there is no file)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("eval/mean_success", "") not in ("", "nan")]
+
+
+def _periodic_results(run_dir: Path, at: int) -> tuple[dict, int, str] | str:
+    """Per-task results of the periodic evaluation at step ``at`` (``eval.csv``), its episodes per
+    task (``eval_episodes`` of ``config.json``) and a source label; or why there is none."""
+    rows = _eval_rows(run_dir / "eval.csv")
+    row = next((r for r in rows if int(float(r["step"])) == at), None)
+    if row is None:
+        if not rows:
+            return f"no periodic evaluation at step {at:,}: eval.csv has none"
+        steps = sorted(int(float(r["step"])) for r in rows)
+        return (
+            f"no periodic evaluation at step {at:,} (eval.csv has {steps[0]:,} .. {steps[-1]:,}, "
+            f"every {steps[1] - steps[0] if len(steps) > 1 else steps[0]:,})"
+        )
+    tasks = {
+        k.split("/")[1]: {"success": float(v)}
+        for k, v in row.items()
+        if k.startswith("eval/") and k.endswith("/success") and k.count("/") == 2
+    }
+    if not tasks:
+        return f"eval.csv has no per-task success columns at step {at:,}"
+    episodes = int(json.loads((run_dir / "config.json").read_text()).get("eval_episodes", 0))
+    return tasks, episodes, f"eval.csv@{at}"
+
+
+def common_eval_step(dirs: list[Path]) -> int:
+    """The largest step at which every run directory that has periodic evaluations has one
+    (``--at common``); :class:`ReportError` when there is no such step."""
+    sets = [
+        {int(float(r["step"])) for r in rows}
+        for d in dirs
+        if (rows := _eval_rows(Path(d) / "eval.csv"))
+    ]
+    common = set.intersection(*sets) if sets else set()
+    if not common:
+        raise ReportError(
+            "--at common: the runs share no periodic evaluation step (eval.csv)"
+            if sets
+            else "--at common: no run has a periodic evaluation (eval.csv)"
+        )
+    return max(common)
+
+
 def _read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Steps and mean success of ``eval.csv`` (rows without a value are dropped)."""
-    steps, success = [], []
-    if path.is_file():
-        with path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                value = row.get("eval/mean_success", "")
-                if value not in ("", "nan"):
-                    steps.append(int(float(row["step"])))
-                    success.append(float(value))
+    rows = _eval_rows(path)
+    steps = [int(float(r["step"])) for r in rows]
+    success = [float(r["eval/mean_success"]) for r in rows]
     return np.asarray(steps, np.int64), np.asarray(success, np.float64)
 
 
-def load_run(run_dir: Path) -> Run | Skipped:
-    """Read one run directory; an unfinished or unreadable one is returned as :class:`Skipped`."""
+def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
+    """Read one run directory; an unfinished or unreadable one is returned as :class:`Skipped`.
+    With ``at``, its success is the periodic evaluation at that step (finished or not)."""
     run_dir = Path(run_dir)
     try:
         cfg = json.loads((run_dir / "config.json").read_text())
@@ -151,11 +239,14 @@ def load_run(run_dir: Path) -> Run | Skipped:
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
         return Skipped(run_dir, f"unreadable config.json ({err})")
     try:
-        final = _final_results(run_dir)
+        final = _final_results(run_dir) if at is None else _periodic_results(run_dir, at)
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        return Skipped(run_dir, f"unreadable final evaluation ({err})")
+        kind = "final" if at is None else "periodic"
+        return Skipped(run_dir, f"unreadable {kind} evaluation ({err})")
     if final is None:
         return Skipped(run_dir, "unfinished: no final_eval.json (and no eval_<N>ep.json)")
+    if isinstance(final, str):
+        return Skipped(run_dir, final)
     tasks_data, episodes, source = final
     tasks = list(tasks_data)
     benchmark = env["benchmark"]
@@ -177,7 +268,7 @@ def load_run(run_dir: Path) -> Run | Skipped:
         benchmark=benchmark,
         goals=env["goals"],
         method=method,
-        row=row_label(method, balance),
+        row=with_variant(row_label(method, balance), variant(cfg)),
         seed=seed,
         tasks=tasks,
         success=np.array([float(tasks_data[t]["success"]) for t in tasks]),
@@ -189,8 +280,9 @@ def load_run(run_dir: Path) -> Run | Skipped:
     )
 
 
-def collect_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
-    """Load every run found at or under ``paths``; raises :class:`ReportError` when none is."""
+def collect_runs(paths: list[Path], at: int | None = None) -> tuple[list[Run], list[Skipped]]:
+    """Load every run found at or under ``paths`` (with ``at``: at that step's periodic
+    evaluation, see :func:`load_run`); raises :class:`ReportError` when none is found."""
     dirs = find_run_dirs(paths)
     if not dirs:
         shown = ", ".join(str(p) for p in paths)
@@ -198,7 +290,7 @@ def collect_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
     runs: list[Run] = []
     skipped: list[Skipped] = []
     for d in dirs:
-        loaded = load_run(d)
+        loaded = load_run(d, at)
         if isinstance(loaded, Skipped):
             skipped.append(loaded)
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from softmod.report.collect import GroupKey, setting_label
+from softmod.report.collect import GroupKey, base_row, row_sort_key, setting_label
 from softmod.report.stats import GroupStats
 from softmod.report.tables import Table, mean_pm_std
 
@@ -49,14 +49,20 @@ PUBLISHED: tuple[Published, ...] = (
 
 
 def _ours(p: Published, stats: dict[GroupKey, GroupStats]) -> list[str]:
-    """Our results for a published row: one cell per goal setting we ran, best row first."""
+    """Our results for a published row: one cell per goal setting we ran (the best-matching
+    method row first found; every variant of it, e.g. ``[bf16]``, gets its own cell)."""
     cells = []
     for goals in ("fixed", "conditioned"):
         for row in p.rows:
-            s = stats.get((p.benchmark, goals, row))
-            if s is not None:
-                label = f"{setting_label(p.benchmark, goals)} {row}"
+            found = [
+                (key[2], s)
+                for key, s in stats.items()
+                if key[:2] == (p.benchmark, goals) and base_row(key[2]) == row
+            ]
+            for label_row, s in sorted(found, key=lambda f: row_sort_key(f[0])):
+                label = f"{setting_label(p.benchmark, goals)} {label_row}"
                 cells.append(f"{label}: {mean_pm_std(s.mean, s.std)} ({s.n})")
+            if found:
                 break
     return cells
 
@@ -72,14 +78,16 @@ def published_rows(stats: dict[GroupKey, GroupStats]) -> list[list[str]]:
     return rows
 
 
-def published_table(stats: dict[GroupKey, GroupStats]) -> Table:
-    """The published reference rows beside our results, with their sources."""
+def published_table(stats: dict[GroupKey, GroupStats], at: int | None = None) -> Table:
+    """The published reference rows beside our results (final, or at the ``--at`` step), with
+    their sources."""
     return Table(
         title="Published reference rows",
         header=["method", "benchmark", "published (%)", "ours (%), mean ± std (seeds)", "source"],
         rows=published_rows(stats),
         caption="Success rates the papers report, beside ours for the same network and benchmark "
         "(each goal setting we ran). Protocols differ (Meta-World version, horizon, budget, "
-        "seeds, evaluation): references, not a ranking.",
+        "seeds, evaluation): references, not a ranking."
+        + ("" if at is None else f" Ours: periodic evaluation at {at:,} env steps."),
         anchor="published",
     )

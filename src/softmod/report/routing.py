@@ -79,13 +79,16 @@ def collect_routing(policy, env, episodes: int, device: torch.device) -> Routing
     )
 
 
-def routing_of_run(run_dir: Path, episodes: int, device: torch.device | None = None) -> RoutingData:
-    """Load a soft-modular run's final weights and collect its routing probabilities."""
+def routing_of_run(
+    run_dir: Path, episodes: int, device: torch.device | None = None, checkpoint: str = "final.pt"
+) -> RoutingData:
+    """Load a soft-modular run's weights (``checkpoints/<checkpoint>``, the final ones by default)
+    and collect its routing probabilities."""
     from softmod.checkpoint import load_agent
     from softmod.envs import make_env
 
     device = device or torch.device("cpu")
-    cfg, agent = load_agent(run_dir, device)
+    cfg, agent = load_agent(run_dir, device, checkpoint)
     env = make_env(cfg.env, cfg.seed, stream=ROUTING_STREAM)
     try:
         return collect_routing(agent.policy, env, episodes, device)

@@ -63,8 +63,9 @@ def _rows(stats: dict[GroupKey, GroupStats]) -> list[str]:
     return sorted({r for _, _, r in stats}, key=row_sort_key)
 
 
-def table1(stats: dict[GroupKey, GroupStats]) -> Table:
-    """Table 1: final success (%) per method (rows) and setting (columns), mean ± std over seeds."""
+def table1(stats: dict[GroupKey, GroupStats], at: int | None = None) -> Table:
+    """Table 1: success (%) per method (rows) and setting (columns), mean ± std over seeds;
+    final, or at the equal-samples step ``at`` of ``softmod report --at``."""
     settings = _settings(stats)
     rows = []
     for row in _rows(stats):
@@ -74,7 +75,9 @@ def table1(stats: dict[GroupKey, GroupStats]) -> Table:
             cells.append("" if s is None else f"{mean_pm_std(s.mean, s.std)} ({s.n})")
         rows.append(cells)
     return Table(
-        title="Table 1: final success rate (%)",
+        title="Table 1: final success rate (%)"
+        if at is None
+        else f"Table 1: success rate (%) at {at:,} env steps (equal samples)",
         header=["method", *(setting_label(b, g) for b, g in settings)],
         rows=rows,
         caption="Mean ± standard deviation over seeds of the success rate averaged over tasks "
