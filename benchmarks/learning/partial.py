@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import RESULTS, commit, die, label_runs, machine, read_curve, read_meta, where
 
 from softmod.config import load_config
+from softmod.report.collect import ReportError, common_eval_step
 
 
 def _tasks(row: dict[str, float]) -> list[str]:
@@ -40,12 +41,8 @@ def _tasks(row: dict[str, float]) -> list[str]:
     return [k.split("/")[1] for k in row if k.startswith("eval/") and k.endswith("/success")]
 
 
-def equal_samples(runs: list[dict]) -> dict:
-    """Every run at the largest periodic-evaluation step that all runs reached."""
-    common = set.intersection(*({int(r["step"]) for r in run["curve"]} for run in runs))
-    if not common:
-        raise ValueError("the runs share no evaluation step")
-    step = max(common)
+def equal_samples(runs: list[dict], step: int) -> dict:
+    """Every run at periodic-evaluation ``step`` (which all of them reached)."""
     at: dict[str, dict] = {}
     for run in runs:
         row = next(r for r in run["curve"] if int(r["step"]) == step)
@@ -130,7 +127,11 @@ def main(name: str, run_dirs: list[Path], out: Path = RESULTS) -> Path:
             "run_dir": where(run_dir), "command": read_meta(run_dir, cfg)["command"],
         })  # fmt: skip
     label_runs(runs, " s{seed}")
-    eq = equal_samples(runs)
+    try:  # the same rule as softmod report --at common
+        step = common_eval_step(run_dirs)
+    except ReportError as err:
+        die("partial.py", str(err).removeprefix("--at common: "))
+    eq = equal_samples(runs, step)
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"{name}.png"
     _figure(name, runs, eq, png)
