@@ -140,6 +140,30 @@ def test_runs_that_differ_only_in_precision_or_horizon_get_distinct_labels() -> 
     ]
 
 
+def test_resume_with_a_larger_budget_continues_a_finished_run_under_a_new_name(
+    tmp_path: Path, capsys
+) -> None:
+    """Run 2 of issue 18: a run finished at its budget continues to a larger one; the record of
+    the first budget stays, the new one takes the new budget in its name."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    first = RUN.main([*COMMON, "--runs-dir", str(runs), "--out", str(out)])
+    assert first["name"] == "toy-fixed-mt-sac-1k-s0" and first["env_steps"] == 1200
+    (run_dir,) = runs.iterdir()
+    with pytest.raises(SystemExit) as bad:  # a smaller budget: one line, nothing changed
+        RUN.main(["--resume", str(run_dir), "--budget", "800", "--out", str(out)])
+    assert bad.value.code == 2 and "--budget 800" in capsys.readouterr().err
+    assert json.loads((run_dir / "learning.json").read_text())["name"] == first["name"]
+
+    longer = RUN.main(["--resume", str(run_dir), "--budget", "2000", "--out", str(out)])
+    assert longer["name"] == "toy-fixed-mt-sac-2k-s0" and longer["env_steps"] == 2000
+    assert [row["step"] for row in longer["curve"]] == [400, 800, 1200, 1600, 2000]
+    assert _no_time(longer["curve"][:3]) == _no_time(first["curve"])  # the same run, continued
+    kept = json.loads((out / "toy-fixed-mt-sac-1k-s0.json").read_text())
+    assert kept == json.loads(json.dumps(first))  # the first budget's record stays
+    assert json.loads((run_dir / "learning.json").read_text())["name"] == longer["name"]
+    assert "--budget 2000" in longer["command"]
+
+
 def test_task_use_measures_dependence_on_the_task_id(tmp_path: Path, capsys) -> None:
     """task_use.py: step 0 plus every checkpoint; a network blind to the task id measures 0."""
     task_use = _load("task_use")

@@ -6,6 +6,7 @@ Usage (from the repository root)::
         --budget 100000
     python benchmarks/learning/run.py --benchmark mt10 --method soft-shallow --budget 150000
     python benchmarks/learning/run.py --resume runs/learning/<name>-<time>   # after a stop
+    python benchmarks/learning/run.py --resume RUN_DIR --budget 3000000     # a larger budget
 
 Writes ``benchmarks/results/learning/<name>.json``: the exact command, seed, device, machine,
 softmod commit, wall time, the training curve (periodic evaluations from ``eval.csv``) and the final
@@ -13,7 +14,9 @@ evaluation (deterministic actions, 100 episodes per task, success at any step: D
 directory itself goes under ``runs/learning/`` (not committed). A full checkpoint is written every
 ``--checkpoint-interval`` environment steps, so a run stopped by Ctrl-C, SIGTERM or the end of a
 session continues with ``--resume RUN_DIR`` (bit-identical to an uninterrupted run; the record's
-``train_wall_s`` counts the training time of every session).
+``train_wall_s`` counts the training time of every session). ``--resume RUN_DIR --budget N``
+continues a run, finished or not, to a larger budget: its name (and so its record) takes the new
+budget, ``...-1000k-s0`` -> ``...-3000k-s0``, and the record of the smaller budget stays.
 """
 
 from __future__ import annotations
@@ -137,8 +140,23 @@ def main(argv: list[str] | None = None) -> dict:
                 fail(f"--resume {str(a.resume)!r}: no run there (config.json is missing)")
             cfg = load_config(run_dir / "config.json")
             meta = read_meta(run_dir, cfg)
-            result = resume(run_dir, progress=False, stop_at=a.stop_at)
+            saved = dict(meta)
+            changes = {}
+            if a.budget is not None and a.budget != cfg.total_steps:
+                if a.budget < cfg.total_steps:
+                    fail(f"--budget {a.budget:,} with --resume: must be at least the run's budget "
+                         f"{cfg.total_steps:,} (to stop earlier: --stop-at)")  # fmt: skip
+                changes = {"total_steps": a.budget}
+                meta["name"] = rebudget_name(meta["name"], cfg.total_steps, a.budget)
             meta["command"] += f" && {command}"
+            if changes:  # later resumes (without --budget) keep the new name and command
+                write_meta(run_dir, meta)
+            try:
+                result = resume(run_dir, changes, progress=False, stop_at=a.stop_at)
+            except (ConfigError, CheckpointError):
+                if changes:  # refused before training: the run keeps its name
+                    write_meta(run_dir, saved)
+                raise
             name = meta["name"]
         else:
             if a.budget is None:
@@ -166,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
             meta = {"name": name, "command": command, "threads": a.threads,
                     "final_episodes": a.final_episodes, "commit": commit()}  # fmt: skip
             run_dir.mkdir(parents=True)
-            (run_dir / "learning.json").write_text(json.dumps(meta) + "\n")
+            write_meta(run_dir, meta)
             result = train(cfg, run_dir, progress=False, stop_at=a.stop_at)
     except (ConfigError, CheckpointError) as err:  # --resume: an incompatible or broken run
         fail(str(err).strip().splitlines()[0])
@@ -182,6 +200,23 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{name}: final success {final:.1%} over {meta['final_episodes']} episodes/task; "
           f"{result.env_steps:,} env steps in {result.wall_s:.0f} s -> {out}")  # fmt: skip
     return record
+
+
+def rebudget_name(name: str, old: int, new: int) -> str:
+    """A run name for a larger budget: ``mt10-fixed-soft-shallow-1000k-s0`` -> ``...-3000k-s0``
+    (a name without ``-<old>k-`` gets ``-to<new>k``)."""
+    tag = f"-{old // 1000}k-"
+    if tag in name or name.endswith(tag[:-1]):
+        head, _, tail = (name + "-").rpartition(tag)
+        return f"{head}-{new // 1000}k-{tail}".rstrip("-")
+    return f"{name}-to{new // 1000}k"
+
+
+def write_meta(run_dir: Path, meta: dict) -> None:
+    """Replace ``learning.json`` atomically (what run.py notes about the run)."""
+    tmp = run_dir / "learning.json.tmp"
+    tmp.write_text(json.dumps(meta) + "\n")
+    tmp.replace(run_dir / "learning.json")
 
 
 def read_meta(run_dir: Path, cfg: RunConfig) -> dict:
