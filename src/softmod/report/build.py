@@ -40,6 +40,7 @@ from softmod.presets import ABLATIONS, CAPACITY_METHODS
 from softmod.report import figures, tables
 from softmod.report.collect import (
     GroupKey,
+    ReportError,
     Run,
     Skipped,
     base_row,
@@ -308,7 +309,8 @@ def build_report(
     device = device or torch.device("cpu")
     if at == "common":
         at = common_eval_step(find_run_dirs(paths))
-    assert at is None or isinstance(at, int)
+    if at is not None and (not isinstance(at, int) or at < 1):
+        raise ReportError(f"at must be an env step >= 1 or 'common', got {at!r}")
     runs, skipped = collect_runs(paths, at)
     for s in skipped:
         console.print(f"[yellow]warning[/]: skipped {s.path}: {s.reason}")

@@ -53,7 +53,7 @@ class Run:
     benchmark: str  # mt10, mt50, mt1-<task>, or toy<T>
     goals: str
     method: str
-    row: str  # method, marked when the balance weights or the settings differ (row_label)
+    row: str  # method, marked for other balance weights (row_label) and settings (variant)
     seed: int
     tasks: list[str]
     success: np.ndarray  # (T,) final per-task success rate in [0, 1], in `tasks` order
