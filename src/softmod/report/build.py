@@ -98,7 +98,7 @@ class Report:
 
 def _slug(*parts: object) -> str:
     """A file-name part: ``soft-shallow [bf16, h500]`` -> ``soft-shallow_bf16_h500``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p) for p in parts)).strip("_")
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)).strip("_") for p in parts)
 
 
 def _stats(groups: dict[GroupKey, list[Run]], notes: list[str]) -> dict[GroupKey, GroupStats]:
@@ -156,7 +156,9 @@ def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]
             per = "/".join(str(e) for e in counts) + (" episode" if counts == [1] else " episodes")
             subtitle = f"mean over seeds, band ±1 std; periodic evaluation, {per} per task"
             path = fig_dir / f"curves_{tag}_{_slug(b, g)}.png"
-            figures.plot_curves(series, f"{title}, {setting_label(b, g)}", subtitle, path)
+            figures.plot_curves(
+                series, f"{title}, {setting_label(b, g)}", subtitle, path, mark=report.at
+            )
             made.append((path, f"{title}, {setting_label(b, g)}", tag))
     return made
 

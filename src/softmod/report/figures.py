@@ -17,10 +17,11 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.colors import ListedColormap, Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
+from softmod.report.collect import base_row
 from softmod.report.routing import RoutingData
 
 DPI = 120
@@ -56,14 +57,17 @@ _ROW_COLORS = {
 def row_style(row: str) -> tuple[Any, str]:
     """Colour and line style of a method row, the same in every figure: an ablation keeps its
     base method's colour, dashed when the balance weights differ, dotted without observation
-    routing, dash-dotted for both."""
-    base, no_obs, balance = row, False, False
+    routing, dash-dotted for both; a variant (``soft-shallow [bf16]``, see
+    :func:`softmod.report.collect.variant`) keeps its row's colour, darker."""
+    base, no_obs, balance = base_row(row), False, False
     for suffix in ("-no-balance", "-balance"):
         if base.endswith(suffix) and base[: -len(suffix)]:
             base, balance = base[: -len(suffix)], True
     if base.endswith("-no-obs"):
         base, no_obs = base[: -len("-no-obs")], True
     color = _ROW_COLORS.get(base, colormaps["tab10"](sum(map(ord, base)) % 10))
+    if base_row(row) != row:  # a variant: the same hue, darker
+        color = tuple(0.55 * c for c in to_rgb(color))
     style = {(False, False): "-", (False, True): "--", (True, False): ":", (True, True): "-."}
     return color, style[(no_obs, balance)]
 
@@ -91,10 +95,15 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_curves(series: list[CurveSeries], title: str, subtitle: str, path: Path) -> Path:
-    """Success rate (%) against environment steps, one line per method with a ±1 std band."""
+def plot_curves(
+    series: list[CurveSeries], title: str, subtitle: str, path: Path, mark: int | None = None
+) -> Path:
+    """Success rate (%) against environment steps, one line per method with a ±1 std band;
+    ``mark``: a step to draw as a vertical line (the equal-samples step of ``report --at``)."""
     fig = _figure(8, 5)
     ax = fig.subplots()
+    if mark is not None:
+        ax.axvline(mark, color="0.4", ls=":", lw=1.2, label=f"--at {mark:,}")
     for s in series:
         color, style = row_style(s.label)
         ax.plot(
