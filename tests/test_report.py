@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -298,6 +299,30 @@ def test_report_at_draws_the_routing_of_the_checkpoint_of_that_step(
     assert not rep.routing and len(rep.runs) == 1  # the table stands; a note says why
     notes = json.loads((tmp_path / "none" / "report.json").read_text())["notes"]
     assert len(notes) == 1 and f"step-{missing:012d}.pt" in notes[0]
+
+
+def test_softmod_eval_of_a_step_checkpoint_keeps_the_final_numbers_and_feeds_report_at(
+    sweep: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "s0"
+    shutil.copytree(sweep / "mt-sac" / "s0", run)  # the fixture's runs stay as they are
+    final = (run / "eval_3ep.json").read_bytes()
+    step = max(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("step-*.pt"))
+    ckpt = f"step-{step:012d}.pt"
+    main(["eval", str(run), "--checkpoint", ckpt, "--episodes", "4", "--device", "cpu"])
+    written = run / f"eval_4ep_step-{step:012d}.json"
+    assert written.is_file() and (run / "eval_3ep.json").read_bytes() == final  # not replaced
+    assert not (run / "eval_4ep.json").exists()
+    data = json.loads(written.read_text())
+    assert data["checkpoint"] == ckpt and data["episodes_per_task"] == 4
+
+    rep = build_report([run], tmp_path / "at", routing=False, progress=False, at=step)
+    (got,) = rep.runs
+    assert got.source == written.name and got.episodes == 4  # 4 episodes beat eval.csv's 2
+    expect = [data["tasks"][t]["success"] for t in got.tasks]
+    assert got.success.tolist() == pytest.approx(expect)
+    (got,) = build_report([run], tmp_path / "final", routing=False, progress=False).runs
+    assert got.source == "eval_3ep.json"  # the final report still reads the final weights' eval
 
 
 def test_report_at_zero_is_a_one_line_error(

@@ -217,12 +217,17 @@ def replay_path(ckpt_dir: Path, step: int) -> Path:
     return ckpt_dir / f"replay-{step:012d}.pt"
 
 
+def step_checkpoint_name(step: int) -> str:
+    """The file name of the full checkpoint of ``step``: ``step-000000500000.pt``."""
+    return f"step-{step:012d}.pt"
+
+
 def write_checkpoint(
     ckpt_dir: Path, step: int, state: dict[str, Any], replay: dict[str, Any], keep: int
 ) -> Path:
     """Write the replay, then the full checkpoint at ``step``; keep only the newest ``keep``."""
     rpath = replay_path(ckpt_dir, step)
-    path = ckpt_dir / f"step-{step:012d}.pt"
+    path = ckpt_dir / step_checkpoint_name(step)
     what = f"the checkpoint of step {step:,}"
     try:
         replay_digest = atomic_torch_save(replay, rpath, what)

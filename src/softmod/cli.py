@@ -60,8 +60,9 @@ class EvalArgs:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto: CUDA when present, else the CPU."""
     out: Path | None = None
-    """Where to write the JSON results. Default: RUN_DIR/eval_<episodes>ep.json (read by
-    softmod report)."""
+    """Where to write the JSON results. Default: RUN_DIR/eval_<episodes>ep.json for final.pt,
+    RUN_DIR/eval_<episodes>ep_<checkpoint>.json for another checkpoint (read by softmod report,
+    the step ones by report --at)."""
     seed: int | None = None
     """Evaluation seed (conditioned goals). Default: the run's seed."""
     precision: Literal["fp32", "bf16"] | None = None
@@ -156,7 +157,7 @@ def run_eval(args: EvalArgs) -> None:
     if not (args.run_dir / "config.json").is_file():
         raise ConfigError(f"{str(args.run_dir)!r} is not a softmod run directory (no config.json)")
     checkpoint_file(args.run_dir, args.checkpoint)
-    out = args.out or eval_json_path(args.run_dir, args.episodes)
+    out = args.out or eval_json_path(args.run_dir, args.episodes, args.checkpoint)
     check_output_path(out, "--out")
     device = resolve_device(args.device)
     if args.video:  # issue 22: checked first; a machine that cannot render says why in a line

@@ -101,9 +101,13 @@ def evaluate(
     return EvalResult(list(env.task_names), success, returns, episodes)
 
 
-def eval_json_path(run_dir: Path, episodes: int) -> Path:
-    """Where ``softmod eval`` writes its results by default: ``RUN_DIR/eval_<episodes>ep.json``."""
-    return Path(run_dir) / f"eval_{episodes}ep.json"
+def eval_json_path(run_dir: Path, episodes: int, checkpoint: str = "final.pt") -> Path:
+    """Where ``softmod eval`` writes its results by default: ``RUN_DIR/eval_<episodes>ep.json`` for
+    the final weights, ``RUN_DIR/eval_<episodes>ep_<checkpoint stem>.json`` for any other
+    checkpoint (``eval_100ep_step-000000500000.json``), so that evaluating an earlier checkpoint
+    never replaces the final numbers."""
+    stem = "" if checkpoint == "final.pt" else f"_{Path(checkpoint).stem}"
+    return Path(run_dir) / f"eval_{episodes}ep{stem}.json"
 
 
 def evaluate_run(

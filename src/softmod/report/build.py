@@ -35,7 +35,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from softmod.checkpoint import CheckpointError
+from softmod.checkpoint import CheckpointError, step_checkpoint_name
 from softmod.presets import ABLATIONS, CAPACITY_METHODS
 from softmod.report import figures, tables
 from softmod.report.collect import (
@@ -321,7 +321,7 @@ def build_report(
     notes: list[str] = []
     groups = group_runs(runs)
     report = Report(out, runs, skipped, groups, _stats(groups, notes), at=at)
-    ckpt = "final.pt" if at is None else f"step-{at:012d}.pt"  # checkpoint.write_checkpoint's name
+    ckpt = "final.pt" if at is None else step_checkpoint_name(at)
     soft = [(k, rs[0]) for k, rs in groups.items() if routing and rs[0].soft_modular]
 
     # tables

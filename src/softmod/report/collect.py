@@ -7,8 +7,10 @@ episodes first), or the last periodic evaluation of training (``final_eval.json`
 of them is unfinished: it is skipped with a reason, never a crash.
 
 ``softmod report --at STEP`` compares runs at equal samples instead: every run's per-task success
-is its periodic evaluation at exactly ``STEP`` environment steps (a row of ``eval.csv``), finished
-or not; a run without an evaluation at that step is skipped with the steps it reached.
+is its evaluation at exactly ``STEP`` environment steps, finished or not: ``softmod eval
+--checkpoint step-<STEP>.pt`` (``eval_<N>ep_step-<STEP>.json``) where it was run, else the periodic
+evaluation of training (a row of ``eval.csv``); a run with neither is skipped with the steps it
+reached.
 ``--at common`` is the largest step at which every run has one (:func:`common_eval_step`).
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softmod.checkpoint import step_checkpoint_name
 from softmod.config import EnvConfig, RunConfig
 from softmod.evaluate import PAPER_EPISODES
 from softmod.presets import ABLATIONS, CAPACITY_METHODS, TABLE1_METHODS, row_label
@@ -176,9 +179,31 @@ def _eval_rows(path: Path) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f) if r.get("eval/mean_success", "") not in ("", "nan")]
 
 
+def _step_eval(run_dir: Path, at: int) -> tuple[dict, int, str] | None:
+    """``softmod eval --checkpoint step-<at>.pt`` results (``eval_<N>ep_step-<at>.json``), the
+    most episodes first, or None."""
+    ckpt = step_checkpoint_name(at).removesuffix(".pt")
+    found = []
+    for p in run_dir.glob(f"eval_*ep_{ckpt}.json"):
+        if m := re.fullmatch(rf"eval_(\d+)ep_{ckpt}\.json", p.name):
+            found.append((int(m.group(1)), p))
+    for _, p in sorted(found, reverse=True):
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if data.get("checkpoint") == f"{ckpt}.pt" and data.get("tasks"):
+            return data["tasks"], int(data["episodes_per_task"]), p.name
+    return None
+
+
 def _periodic_results(run_dir: Path, at: int) -> tuple[dict, int, str] | str:
-    """Per-task results of the periodic evaluation at step ``at`` (``eval.csv``), its episodes per
-    task (``eval_episodes`` of ``config.json``) and a source label; or why there is none."""
+    """Per-task results at step ``at``: a ``softmod eval`` of that step's checkpoint where one was
+    made (:func:`_step_eval`), else the periodic evaluation of ``eval.csv`` there (its episodes
+    per task: ``eval_episodes`` of ``config.json``); with a source label; or why there is none."""
+    evaluated = _step_eval(run_dir, at)
+    if evaluated is not None:
+        return evaluated
     rows = _eval_rows(run_dir / "eval.csv")
     row = next((r for r in rows if int(float(r["step"])) == at), None)
     if row is None:
