@@ -95,9 +95,9 @@ class ReportArgs:
     progress: bool = True
     """Show a progress bar."""
     at: int | Literal["common"] | None = None
-    """Compare the runs at equal samples: each run's periodic evaluation of eval.csv at this env
-    step, finished or not; 'common': the largest step that every run has reached. Runs without an
-    evaluation there are skipped. Default: each run's final evaluation."""
+    """Compare the runs at equal samples, finished or not: their evaluation at this env step
+    (softmod eval of that step's checkpoint, else the periodic one of eval.csv); runs without one
+    are skipped. 'common': the largest step that every run has reached. Default: final numbers."""
 
 
 @dataclass
