@@ -65,9 +65,10 @@ def row_style(row: str) -> tuple[Any, str]:
             base, balance = base[: -len(suffix)], True
     if base.endswith("-no-obs"):
         base, no_obs = base[: -len("-no-obs")], True
-    color = _ROW_COLORS.get(base, colormaps["tab10"](sum(map(ord, base)) % 10))
+    color: Any = _ROW_COLORS.get(base, colormaps["tab10"](sum(map(ord, base)) % 10))
     if base_row(row) != row:  # a variant: the same hue, darker
-        color = tuple(0.55 * c for c in to_rgb(color))
+        r, g, b = to_rgb(color)
+        color = (0.55 * r, 0.55 * g, 0.55 * b)
     style = {(False, False): "-", (False, True): "--", (True, False): ":", (True, True): "-."}
     return color, style[(no_obs, balance)]
 
