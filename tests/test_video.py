@@ -131,10 +131,13 @@ def test_the_report_shows_the_gifs_of_the_best_run_with_videos(
     from softmod.report.build import build_report
 
     report = build_report([reach_videos], tmp_path / "report", routing=False, progress=False)
-    gif = tmp_path / "report" / "videos" / "mt1-reach-v3-fixed-mt-sac-reach-v3.gif"
+    # a 20-step horizon is not Meta-World's 150: the row is "mt-sac [h20]", the file name clean
+    gif = tmp_path / "report" / "videos" / "mt1-reach-v3-fixed-mt-sac_h20-reach-v3.gif"
     assert (
         gif in report.files
         and gif.read_bytes() == (reach_videos / "videos/reach-v3.gif").read_bytes()
     )
     page = (tmp_path / "report" / "index.html").read_text()
-    assert 'id="videos"' in page and 'src="videos/mt1-reach-v3-fixed-mt-sac-reach-v3.gif"' in page
+    assert (
+        'id="videos"' in page and 'src="videos/mt1-reach-v3-fixed-mt-sac_h20-reach-v3.gif"' in page
+    )

@@ -26,7 +26,6 @@ import csv
 import html
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from softmod.report.collect import (
     find_run_dirs,
     group_runs,
     setting_label,
+    slug,
 )
 from softmod.report.html import Section, write_index
 from softmod.report.published import published_table
@@ -94,11 +94,6 @@ class Report:
     routing: list[RoutingSummary] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     at: int | None = None  # the equal-samples step (--at), or None: final evaluations
-
-
-def _slug(*parts: object) -> str:
-    """A file-name part: ``soft-shallow [bf16, h500]`` -> ``soft-shallow_bf16_h500``."""
-    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)).strip("_") for p in parts)
 
 
 def _stats(groups: dict[GroupKey, list[Run]], notes: list[str]) -> dict[GroupKey, GroupStats]:
@@ -155,7 +150,7 @@ def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]
             counts = sorted(x for x in evals if x is not None)
             per = "/".join(str(e) for e in counts) + (" episode" if counts == [1] else " episodes")
             subtitle = f"mean over seeds, band ±1 std; periodic evaluation, {per} per task"
-            path = fig_dir / f"curves_{tag}_{_slug(b, g)}.png"
+            path = fig_dir / f"curves_{tag}_{slug(b, g)}.png"
             figures.plot_curves(
                 series, f"{title}, {setting_label(b, g)}", subtitle, path, mark=report.at
             )
@@ -164,17 +159,17 @@ def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]
 
 
 def _write_routing_data(
-    data_dir: Path, slug: str, data: RoutingData, emb: np.ndarray, labels: np.ndarray
+    data_dir: Path, name: str, data: RoutingData, emb: np.ndarray, labels: np.ndarray
 ) -> list[Path]:
-    """``data/tsne_<slug>.csv`` (x, y, task) and ``data/routing_<slug>.json`` (mean P per task)."""
+    """``data/tsne_<name>.csv`` (x, y, task) and ``data/routing_<name>.json`` (mean P per task)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    points = data_dir / f"tsne_{slug}.csv"
+    points = data_dir / f"tsne_{name}.csv"
     with points.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["x", "y", "task_index", "task"])
         for (x, y), t in zip(emb, labels, strict=True):
             w.writerow([f"{x:.6g}", f"{y:.6g}", int(t), data.task_names[t]])
-    mean = data_dir / f"routing_{slug}.json"
+    mean = data_dir / f"routing_{name}.json"
     payload = {
         name: {"layers": data.layers_mean[t].tolist(), "final": data.final_mean[t].tolist()}
         for t, name in enumerate(data.task_names)
@@ -203,7 +198,7 @@ def _routing_group(
     t_count = len(data.task_names)
     b, g, row = key
     name = f"{row}, {setting_label(b, g)}, seed {run.seed}"
-    slug = _slug(b, g, row, f"s{run.seed}")
+    name_part = slug(b, g, row, f"s{run.seed}")
     tsne = figures.plot_tsne(
         emb,
         labels,
@@ -212,7 +207,7 @@ def _routing_group(
         f"{len(keep):,} states of {episodes} deterministic episode{'s' if episodes > 1 else ''} "
         "per task; "
         f"{KNN_K}-NN task accuracy {acc_emb:.0%} (chance {1 / t_count:.0%})",
-        fig_dir / f"tsne_{slug}.png",
+        fig_dir / f"tsne_{name_part}.png",
     )
     diagrams = []
     chunks = math.ceil(t_count / TASKS_PER_ROUTING_FIGURE)
@@ -230,7 +225,7 @@ def _routing_group(
                 f"routing probability P[j,k] into the next layer, last edges = final weights; "
                 f"mean over {episodes} episode{'s' if episodes > 1 else ''} x {data.horizon} "
                 "steps per task",
-                fig_dir / f"routing_{slug}{f'_{c + 1}' if chunks > 1 else ''}.png",
+                fig_dir / f"routing_{name_part}{f'_{c + 1}' if chunks > 1 else ''}.png",
             )
         )
     return RoutingSummary(
@@ -243,7 +238,7 @@ def _routing_group(
         1 / t_count,
         tsne,
         diagrams,
-        _write_routing_data(out_dir / "data", slug, data, emb, labels),
+        _write_routing_data(out_dir / "data", name_part, data, emb, labels),
     )
 
 

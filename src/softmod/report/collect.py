@@ -134,6 +134,12 @@ def base_row(row: str) -> str:
     return row.split(" [", 1)[0]
 
 
+def slug(*parts: object) -> str:
+    """A file-name part made of ``parts``: ``("mt10", "soft-shallow [bf16, h500]")`` ->
+    ``mt10-soft-shallow_bf16_h500``."""
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)).strip("_") for p in parts)
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
     """Every run directory at or under ``paths`` (a directory holding ``config.json``), sorted."""
     found: set[Path] = set()

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from softmod.report.collect import GroupKey, Run, setting_label
+from softmod.report.collect import GroupKey, Run, setting_label, slug
 from softmod.report.html import Section
 
 
@@ -43,7 +43,7 @@ def video_section(
         label = f"{key[2]}, {setting_label(*key[:2])}, seed {run.seed}"
         cells = []
         for gif in sorted((run.path / "videos").glob("*.gif")):
-            target = out / "videos" / f"{key[0]}-{key[1]}-{key[2]}-{gif.name}".replace("/", "_")
+            target = out / "videos" / f"{slug(*key)}-{gif.name}"
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(gif, target)
             copied.append(target)
