@@ -28,12 +28,7 @@ import torch
 from rich.console import Console
 
 from softmod.buffer import Batch, MultiTaskReplay
-from softmod.checkpoint import (
-    CheckpointWriteError,
-    save_weights,
-    step_checkpoint_name,
-    write_checkpoint,
-)
+from softmod.checkpoint import CheckpointWriteError, save_weights, write_checkpoint
 from softmod.config import RunConfig, to_dict
 from softmod.envs import make_env
 from softmod.envs.base import EnvWorkerError, MultiTaskVecEnv
@@ -392,7 +387,7 @@ class Trainer:
     def _saved_now(self) -> Path | None:
         """The checkpoint of the current step, if one was written already."""
         last = self.last_checkpoint
-        return last if last is not None and last.name == step_checkpoint_name(self.step) else None
+        return last if last is not None and last.name == f"step-{self.step:012d}.pt" else None
 
     def finish(self) -> TrainResult:
         """Write final.pt and final_eval.json (with the step; ``--resume`` writes them if a run
