@@ -42,6 +42,11 @@ def test_record_resume_and_plot(tmp_path: Path) -> None:
     assert [row["step"] for row in whole["curve"]] == [400, 800, 1200]
     assert whole["final_eval"]["episodes_per_task"] == 3
     assert json.loads((out / "whole.json").read_text())["name"] == "whole"
+    # the final evaluation is also the run's eval_<E>ep.json, which softmod report takes
+    (whole_dir,) = [d for d in runs.iterdir() if d.name.startswith("whole-")]
+    in_run = json.loads((whole_dir / "eval_3ep.json").read_text())
+    assert in_run["mean_success"] == whole["final_eval"]["mean_success"]
+    assert in_run["episodes_per_task"] == 3 and in_run["checkpoint"] == "final.pt"
 
     # stopped at 800 (as at the end of a session), then resumed: the same run as uninterrupted
     with pytest.raises(SystemExit) as stop:

@@ -33,11 +33,10 @@ from typing import NoReturn
 import torch
 
 from softmod.bench import machine
-from softmod.checkpoint import CheckpointError, load_agent
+from softmod.checkpoint import CheckpointError
 from softmod.config import RunConfig, load_config
-from softmod.envs import make_env
-from softmod.evaluate import evaluate
-from softmod.loop import EVAL_STREAM, TrainResult, train
+from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
+from softmod.loop import TrainResult, train
 from softmod.resolve import resolve_config
 from softmod.resume import resume
 from softmod.training_support import RunInterrupted
@@ -231,16 +230,12 @@ def read_meta(run_dir: Path, cfg: RunConfig) -> dict:
 
 
 def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, result: TrainResult) -> dict:
-    """Evaluate the final agent with the paper's protocol and assemble the JSON record."""
+    """Evaluate the final agent with the paper's protocol (``softmod eval``'s, written to the run
+    directory as ``eval_<E>ep.json`` too, where ``softmod report`` takes it from) and assemble the
+    JSON record."""
     device = agent_device(cfg.device)
-    _, agent = load_agent(run_dir, device)
-    eval_env = make_env(cfg.env, cfg.seed, EVAL_STREAM)
-    final = evaluate(agent.policy, eval_env, meta["final_episodes"], device)
-    eval_env.close()
-    try:
-        where = str(run_dir.relative_to(ROOT))
-    except ValueError:
-        where = str(run_dir)
+    protocol, final = evaluate_run(run_dir, meta["final_episodes"], device)
+    write_eval_json(eval_json_path(run_dir, meta["final_episodes"]), protocol, final)
     return {
         "name": name,
         "command": meta["command"],
@@ -261,7 +256,7 @@ def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, result: Tr
         "parameters": result.parameter_counts,
         "curve": read_curve(run_dir / "eval.csv"),
         "final_eval": final.to_json(),
-        "run_dir": where,
+        "run_dir": where(run_dir),
     }
 
 
