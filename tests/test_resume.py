@@ -21,6 +21,8 @@ from softmod.cli import TrainArgs
 from softmod.config import EnvConfig, HardRoutingNetConfig, MLPNetConfig, SACConfig
 from softmod.loop import RunInterrupted, train
 from softmod.resume import resume
+from softmod.training_support import PID_FILE, hold_run_dir, training_pid
+from softmod.validation import ConfigError
 
 from .conftest import toy_config
 
@@ -136,6 +138,37 @@ def test_extending_a_finished_run_with_more_steps(tmp_path: Path) -> None:
     assert [int(r["step"]) for r in rows] == [100, 200, 300, 400, 500, 600]
 
 
+def _tree(run: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``run`` with its size and modification time."""
+    return {
+        str(p.relative_to(run)): (p.stat().st_size, p.stat().st_mtime_ns) for p in run.rglob("*")
+    }
+
+
+def test_a_run_held_by_another_trainer_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    with pytest.raises(RunInterrupted):
+        train(small_config(total_steps=400), run, progress=False, stop_at=200)
+    assert training_pid(run) is None and not (run / PID_FILE).exists()  # released at the stop
+    before = _tree(run)
+    fresh.mkdir()
+    me = os.getpid()
+    with hold_run_dir(run), hold_run_dir(fresh):  # flock: a second open conflicts, as a process
+        assert training_pid(run) == me and (run / PID_FILE).read_text() == f"{me}\n"
+        with pytest.raises(ConfigError, match=rf"being trained by process {me}; .*kill -TERM {me}"):
+            resume(run, {"total_steps": 600}, progress=False)  # would rewrite config.json
+        with pytest.raises(ConfigError, match="being trained by process"):
+            train(small_config(), fresh, progress=False)
+        assert not (fresh / "config.json").exists()
+    assert _tree(run) == before  # nothing written or renamed (the pid file came and went)
+    assert training_pid(run) is None
+    resume(run, {"total_steps": 600}, progress=False)  # free again: the run continues
+    assert [int(r["step"]) for r in csv_rows(run / "train.csv")][-1] == 600
+    assert not (run / PID_FILE).exists()
+
+
 def test_sigint_finishes_the_step_and_writes_a_checkpoint(tmp_path: Path, monkeypatch) -> None:
     calls = {"n": 0}
     real_make_env = train_module.make_env
@@ -232,8 +265,10 @@ def test_sigkill_loses_only_the_steps_since_the_last_checkpoint(tmp_path: Path) 
     proc = _start(*CLI_ARGS, "--run-dir", str(run))
     _wait_for(lambda: len(step_checkpoints(run / "checkpoints")) >= 1, proc)
     _wait_for(lambda: max(_steps(run / "train.csv"), default=0) >= 300, proc)
+    assert training_pid(run) == proc.pid  # held while it trains
     proc.kill()
     proc.wait()
+    assert training_pid(run) is None  # the kernel dropped the lock: no stale one to clear
     saved = step_checkpoints(run / "checkpoints")[-1][0]
     assert saved >= 200 and max(_steps(run / "train.csv")) > saved  # rows after the checkpoint
 

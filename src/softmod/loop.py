@@ -460,41 +460,41 @@ def train(
     :class:`RunInterrupted`); :func:`softmod.resume.resume` continues the run. ``wandb_project``:
     also log to Weights & Biases (``softmod/wandb_log.py``).
     """
-    from softmod.wandb_log import check_wandb
+    from softmod.config import save_config
+    from softmod.training_support import hold_run_dir
+    from softmod.validation import check_run_dir, validate_config
+    from softmod.wandb_log import WandbSink, check_wandb
 
     check_wandb(wandb_project)
-    from softmod.config import save_config
-    from softmod.validation import check_run_dir, validate_config
 
     console = console or Console(stderr=True)
     names = validate_config(cfg)  # every option checked before anything is built
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.json")
-    trainer = Trainer(cfg, run_dir, names, console)
-    counts = trainer.agent.parameter_counts()
-    (run_dir / "params.json").write_text(json.dumps(counts, indent=2) + "\n")
-    console.print(
-        f"[bold]softmod[/] {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} "
-        f"({trainer.env.num_tasks} tasks, horizon {cfg.env.horizon}), device {trainer.device}, "
-        f"parameters: policy {counts['policy']:,}, Q-function {counts['q']:,} (x2) -> {run_dir}"
-    )
-    if wandb_project is None:
-        return trainer.run(progress, stop_at)
-    from softmod.wandb_log import WandbSink
-
-    try:
-        sink = WandbSink(wandb_project, cfg, run_dir)
-    except BaseException:
-        trainer.close()
-        raise
-    trainer.logger.sinks.append(sink)
-    failed = True
-    try:
-        result = trainer.run(progress, stop_at)
-        sink.final(result.final_eval)
-        failed = False
-        return result
-    finally:
-        sink.close(failed)
+    with hold_run_dir(run_dir):  # one process per run directory (training_support.py)
+        save_config(cfg, run_dir / "config.json")
+        trainer = Trainer(cfg, run_dir, names, console)
+        counts = trainer.agent.parameter_counts()
+        (run_dir / "params.json").write_text(json.dumps(counts, indent=2) + "\n")
+        console.print(
+            f"[bold]softmod[/] {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} "
+            f"({trainer.env.num_tasks} tasks, horizon {cfg.env.horizon}), device {trainer.device}, "
+            f"parameters: policy {counts['policy']:,}, Q-function {counts['q']:,} (x2) -> {run_dir}"
+        )
+        if wandb_project is None:
+            return trainer.run(progress, stop_at)
+        try:
+            sink = WandbSink(wandb_project, cfg, run_dir)
+        except BaseException:
+            trainer.close()
+            raise
+        trainer.logger.sinks.append(sink)
+        failed = True
+        try:
+            result = trainer.run(progress, stop_at)
+            sink.final(result.final_eval)
+            failed = False
+            return result
+        finally:
+            sink.close(failed)

@@ -22,6 +22,7 @@ from softmod.config import RunConfig, config_from_dict, load_config, to_dict
 from softmod.evaluate import final_eval_step
 from softmod.loop import Trainer, TrainResult
 from softmod.runstate import incompatible_fields, resumed_config
+from softmod.training_support import hold_run_dir
 from softmod.validation import ConfigError, validate_config
 
 
@@ -102,35 +103,36 @@ def resume(
             f"checkpoint (written at the end of the warm-up, about step {warmup_end:,}); remove "
             f"the directory (rm -r {run_dir}) and start the run again"
         )
-    try:
-        path, state, replay = load_latest_checkpoint(
-            run_dir / "checkpoints", lambda msg: console.print(f"[yellow]warning: {msg}")
+    with hold_run_dir(run_dir):  # one process per run; before anything is renamed or written
+        try:
+            path, state, replay = load_latest_checkpoint(
+                run_dir / "checkpoints", lambda msg: console.print(f"[yellow]warning: {msg}")
+            )
+        except CheckpointError as err:
+            raise CheckpointError(
+                f"{err}; the run cannot be continued: remove {run_dir} and start it again"
+            ) from None
+        _check_same_run(cfg, state["config"], path)
+        step = int(state["step"])
+        last_it = math.ceil(cfg.total_steps / len(names))  # one env per task: the vector's width
+        if int(state["loop"]["it"]) > last_it or (
+            int(state["loop"]["it"]) == last_it and _finished_at(run_dir, step)
+        ):
+            raise ConfigError(
+                f"--resume: the run is complete at step {step:,} (--total-steps "
+                f"{cfg.total_steps:,}); pass a larger --total-steps to continue it"
+            )
+        if cfg != load_config(run_dir / "config.json"):  # new total steps etc., atomically
+            tmp = run_dir / "config.json.tmp"
+            tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+            os.replace(tmp, run_dir / "config.json")
+        trainer = Trainer.from_checkpoint(cfg, run_dir, names, console, path, state, replay)
+        what = "finishing (final.pt, final_eval.json)" if trainer.loop.it == last_it else "resuming"
+        console.print(
+            f"[bold]softmod[/] {what} {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} from "
+            f"{path} (step {step:,} of {cfg.total_steps:,}) -> {run_dir}"
         )
-    except CheckpointError as err:
-        raise CheckpointError(
-            f"{err}; the run cannot be continued: remove {run_dir} and start it again"
-        ) from None
-    _check_same_run(cfg, state["config"], path)
-    step = int(state["step"])
-    last_it = math.ceil(cfg.total_steps / len(names))  # one env per task: the vector's width
-    if int(state["loop"]["it"]) > last_it or (
-        int(state["loop"]["it"]) == last_it and _finished_at(run_dir, step)
-    ):
-        raise ConfigError(
-            f"--resume: the run is complete at step {step:,} (--total-steps {cfg.total_steps:,}); "
-            f"pass a larger --total-steps to continue it"
-        )
-    if cfg != load_config(run_dir / "config.json"):  # the new total steps etc., written atomically
-        tmp = run_dir / "config.json.tmp"
-        tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
-        os.replace(tmp, run_dir / "config.json")
-    trainer = Trainer.from_checkpoint(cfg, run_dir, names, console, path, state, replay)
-    what = "finishing (final.pt, final_eval.json)" if trainer.loop.it == last_it else "resuming"
-    console.print(
-        f"[bold]softmod[/] {what} {cfg.method} on {cfg.env.benchmark}-{cfg.env.goals} from "
-        f"{path} (step {step:,} of {cfg.total_steps:,}) -> {run_dir}"
-    )
-    return trainer.run(progress, stop_at)
+        return trainer.run(progress, stop_at)
 
 
 def config_changes(cfg: RunConfig, base: RunConfig) -> dict[str, Any]:

@@ -1,7 +1,10 @@
-"""Pieces around the training loop: stop requests (signals), non-finite guards, the progress bar."""
+"""Pieces around the training loop: stop requests (signals), non-finite guards, the progress bar,
+and the hold of a run directory by one training process."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,6 +23,9 @@ from rich.progress import (
 )
 
 from softmod.sac.agent import MultiTaskSAC
+from softmod.validation import ConfigError
+
+PID_FILE = "train.pid"  # names the process training a run directory, while it does
 
 
 class RunInterrupted(Exception):
@@ -138,3 +144,54 @@ def progress_bar(console: Console, enabled: bool) -> Progress:
         disable=not enabled,
         refresh_per_second=4,
     )
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def training_pid(run_dir: Path) -> int | None:
+    """The process training ``run_dir`` now (``softmod train``, ``--resume``, a sweep trial, the
+    learning scripts): its pid, 0 when it is held by a process whose pid file is unreadable, None
+    when no process is training it."""
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        if _try_lock(fd):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        try:
+            return int((Path(run_dir) / PID_FILE).read_text())
+        except (OSError, ValueError):
+            return 0
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def hold_run_dir(run_dir: Path) -> Iterator[None]:
+    """Train ``run_dir`` alone: an exclusive ``flock`` on the directory while inside, so a second
+    process resuming the same run (a resume typed twice, a sweep retry while the first attempt
+    still runs) is a one-line ConfigError before it writes anything. The kernel drops the lock when
+    the process dies, so a killed run never leaves a stale one; ``RUN_DIR/train.pid`` names the
+    holder."""
+    fd = os.open(run_dir, os.O_RDONLY)
+    if not _try_lock(fd):
+        os.close(fd)
+        pid = training_pid(run_dir)
+        who = f"process {pid}" if pid else "another process"
+        raise ConfigError(
+            f"run directory {str(run_dir)!r} is being trained by {who}; wait for it to finish, "
+            f"or stop it first (kill -TERM {pid or '<pid>'}: it saves a checkpoint)"
+        )
+    pid_file = Path(run_dir) / PID_FILE
+    try:
+        pid_file.write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        pid_file.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
