@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -21,6 +22,7 @@ def _load(name: str) -> ModuleType:
     )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
@@ -47,6 +49,13 @@ def test_record_resume_and_plot(tmp_path: Path) -> None:
     in_run = json.loads((whole_dir / "eval_3ep.json").read_text())
     assert in_run["mean_success"] == whole["final_eval"]["mean_success"]
     assert in_run["episodes_per_task"] == 3 and in_run["checkpoint"] == "final.pt"
+    # killed during its final evaluation (trained, no record): --resume evaluates and records it
+    (out / "whole.json").unlink()
+    (whole_dir / "eval_3ep.json").unlink()
+    again = RUN.main(["--resume", str(whole_dir), "--out", str(out)])
+    assert again["final_eval"] == whole["final_eval"] and (whole_dir / "eval_3ep.json").exists()
+    assert (again["env_steps"], again["updates"]) == (1200, whole["updates"])
+    assert _no_time(again["curve"]) == _no_time(whole["curve"])  # not trained any further
 
     # stopped at 800 (as at the end of a session), then resumed: the same run as uninterrupted
     with pytest.raises(SystemExit) as stop:
@@ -123,6 +132,16 @@ def test_partial_compares_at_equal_samples(tmp_path: Path, capsys) -> None:
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert err.value.code == 2 and "is not a run.py run" in line and "nothing" in line
     assert not (out / "bad.json").exists()
+    # a run stopped before its first evaluation: said so in one line, nothing written
+    early = tmp_path / "early"
+    early.mkdir()
+    (early / "config.json").write_text((dirs[0] / "config.json").read_text())
+    (early / "eval.csv").write_text((dirs[0] / "eval.csv").read_text().splitlines()[0] + "\n")
+    (early / "train.csv").write_text((dirs[0] / "train.csv").read_text())
+    with pytest.raises(SystemExit) as err:
+        PARTIAL.main("bad", [early], out)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert err.value.code == 2 and "no evaluation yet" in line and not (out / "bad.json").exists()
 
 
 def test_runs_that_differ_only_in_precision_or_horizon_get_distinct_labels() -> None:

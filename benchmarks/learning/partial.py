@@ -116,7 +116,10 @@ def main(name: str, run_dirs: list[Path], out: Path = RESULTS) -> Path:
     runs = []
     for run_dir in run_dirs:
         cfg = load_config(run_dir / "config.json")
-        train = read_curve(run_dir / "train.csv")
+        train = read_curve(run_dir / "train.csv") if (run_dir / "train.csv").exists() else []
+        if not train or not read_curve(run_dir / "eval.csv"):
+            die("partial.py", f"{run_dir} has no {'logged step' if not train else 'evaluation'} "
+                f"yet: nothing to record")  # fmt: skip
         runs.append({
             "method": cfg.method, "benchmark": cfg.env.benchmark, "goals": cfg.env.goals,
             "seed": cfg.seed, "budget": cfg.total_steps, "precision": cfg.precision,

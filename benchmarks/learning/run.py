@@ -35,7 +35,7 @@ import torch
 from softmod.bench import machine
 from softmod.checkpoint import CheckpointError
 from softmod.config import RunConfig, load_config
-from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
+from softmod.evaluate import eval_json_path, evaluate_run, final_eval_step, write_eval_json
 from softmod.loop import TrainResult, train
 from softmod.resolve import resolve_config
 from softmod.resume import resume
@@ -93,8 +93,8 @@ def read_curve(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Run the recipe given on the command line; return (and write) the result record."""
+def parser() -> argparse.ArgumentParser:
+    """run.py's options (also used by ``campaign.py`` to check a plan's runs)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--benchmark", default="mt10", choices=["mt1", "mt10", "mt50", "toy"])
     p.add_argument("--task", default=None)
@@ -126,6 +126,26 @@ def main(argv: list[str] | None = None) -> dict:
         "--stop-at", type=int, default=None,
         help="stop (with a checkpoint) after this many env steps; finish later with --resume",
     )  # fmt: skip
+    return p
+
+
+def new_run_config(a: argparse.Namespace) -> RunConfig:
+    """The config of a new run from run.py's options; a bad option is a ValueError."""
+    return resolve_config(dict(
+        benchmark=a.benchmark, task=a.task, goals=a.goals, method=a.method,
+        total_steps=a.budget, seed=a.seed, device=a.device,
+        eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
+        log_interval=min(5_000, a.eval_interval), threads=a.threads,
+        checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
+        keep_checkpoints=a.keep_checkpoints,
+        batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
+        precision=a.precision, horizon=a.horizon,
+    ))  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the recipe given on the command line; return (and write) the result record."""
+    p = parser()
     a = p.parse_args(argv)
 
     def fail(msg: str) -> NoReturn:
@@ -150,33 +170,26 @@ def main(argv: list[str] | None = None) -> dict:
             meta["command"] += f" && {command}"
             if changes:  # later resumes (without --budget) keep the new name and command
                 write_meta(run_dir, meta)
-            try:
-                result = resume(run_dir, changes, progress=False, stop_at=a.stop_at)
-            except (ConfigError, CheckpointError):
-                if changes:  # refused before training: the run keeps its name
-                    write_meta(run_dir, saved)
-                raise
             name = meta["name"]
+            if not changes and trained_to_budget(run_dir, cfg):
+                # killed during its final evaluation (say by the end of a session): record it
+                print(f"{name}: trained to its budget {cfg.total_steps:,}; final evaluation")
+                totals = recorded_totals(run_dir)
+            else:
+                try:
+                    result = resume(run_dir, changes, progress=False, stop_at=a.stop_at)
+                except (ConfigError, CheckpointError):
+                    if changes:  # refused before training: the run keeps its name
+                        write_meta(run_dir, saved)
+                    raise
+                totals = result_totals(result)
         else:
             if a.budget is None:
                 fail("--budget is required (or --resume RUN_DIR)")
-            bf16 = "bf16" if a.precision == "bf16" else None  # fp32 names stay as before
-            h = f"h{a.horizon}" if a.horizon != 150 else None  # the paper's horizon unnamed
-            parts = (a.benchmark, a.task, a.goals, a.method, h, bf16, f"{a.budget // 1000}k",
-                     f"s{a.seed}")  # fmt: skip
-            name = a.name or "-".join(x for x in parts if x)
-            options = dict(
-                benchmark=a.benchmark, task=a.task, goals=a.goals, method=a.method,
-                total_steps=a.budget, seed=a.seed, device=a.device,
-                eval_interval=a.eval_interval, eval_episodes=a.eval_episodes,
-                log_interval=min(5_000, a.eval_interval), threads=a.threads,
-                checkpoint_interval=a.checkpoint_interval, warmup_per_task=a.warmup_per_task,
-                keep_checkpoints=a.keep_checkpoints,
-                batch_size=a.batch_size, workers=a.workers, async_step=a.async_step,
-                precision=a.precision, horizon=a.horizon,
-            )  # fmt: skip
+            name = a.name or run_name(a.benchmark, a.task, a.goals, a.method, a.horizon,
+                                      a.precision, a.budget, a.seed)  # fmt: skip
             try:  # bad options end here, before a run directory exists
-                cfg = resolve_config(options)
+                cfg = new_run_config(a)
             except ValueError as err:
                 fail(str(err))
             run_dir = a.runs_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -184,21 +197,57 @@ def main(argv: list[str] | None = None) -> dict:
                     "final_episodes": a.final_episodes, "commit": commit()}  # fmt: skip
             run_dir.mkdir(parents=True)
             write_meta(run_dir, meta)
-            result = train(cfg, run_dir, progress=False, stop_at=a.stop_at)
+            totals = result_totals(train(cfg, run_dir, progress=False, stop_at=a.stop_at))
     except (ConfigError, CheckpointError) as err:  # --resume: an incompatible or broken run
         fail(str(err).strip().splitlines()[0])
     except RunInterrupted as stop:
         print(f"stopped at step {stop.step:,}; continue with: "
               f"python benchmarks/learning/run.py --resume {run_dir}")  # fmt: skip
         raise SystemExit(stop.exit_code) from None
-    record = make_record(name, meta, cfg, run_dir, result)
+    record = make_record(name, meta, cfg, run_dir, totals)
     a.out.mkdir(parents=True, exist_ok=True)
     out = a.out / f"{name}.json"
     out.write_text(json.dumps(record, indent=2) + "\n")
     final = record["final_eval"]["mean_success"]
+    steps, wall = record["env_steps"], record["train_wall_s"]
     print(f"{name}: final success {final:.1%} over {meta['final_episodes']} episodes/task; "
-          f"{result.env_steps:,} env steps in {result.wall_s:.0f} s -> {out}")  # fmt: skip
+          f"{steps:,} env steps in {wall:.0f} s -> {out}")  # fmt: skip
     return record
+
+
+def result_totals(result: TrainResult) -> dict:
+    """What the record takes from a finished training: steps, updates, wall time, parameters."""
+    return {"env_steps": result.env_steps, "updates": result.updates,
+            "train_wall_s": round(result.wall_s, 1),
+            "parameters": result.parameter_counts}  # fmt: skip
+
+
+def trained_to_budget(run_dir: Path, cfg: RunConfig) -> bool:
+    """Whether the run wrote its final weights and final_eval.json at (or past) its budget."""
+    step = final_eval_step(run_dir)
+    done = (run_dir / "checkpoints" / "final.pt").exists() and step is not None
+    return done and step >= cfg.total_steps
+
+
+def recorded_totals(run_dir: Path) -> dict:
+    """:func:`result_totals` of a run trained to its budget, from its files (the last row of
+    ``train.csv``, written at the last step, and ``params.json``)."""
+    last = read_curve(run_dir / "train.csv")[-1]
+    return {"env_steps": int(last["step"]), "updates": int(last["train/updates"]),
+            "train_wall_s": round(last["time_s"], 1),
+            "parameters": json.loads((run_dir / "params.json").read_text())}  # fmt: skip
+
+
+def run_name(
+    benchmark: str, task: str | None, goals: str, method: str, horizon: int, precision: str,
+    budget: int, seed: int,
+) -> str:  # fmt: skip
+    """A run's name, which is also its record's: ``mt10-fixed-soft-shallow-bf16-1000k-s0``; the
+    paper's horizon (150) and fp32 are not named, so older names stay valid."""
+    h = f"h{horizon}" if horizon != 150 else None
+    bf16 = "bf16" if precision == "bf16" else None
+    parts = (benchmark, task, goals, method, h, bf16, f"{budget // 1000}k", f"s{seed}")
+    return "-".join(x for x in parts if x)
 
 
 def rebudget_name(name: str, old: int, new: int) -> str:
@@ -229,7 +278,7 @@ def read_meta(run_dir: Path, cfg: RunConfig) -> dict:
     return meta
 
 
-def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, result: TrainResult) -> dict:
+def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, totals: dict) -> dict:
     """Evaluate the final agent with the paper's protocol (``softmod eval``'s, written to the run
     directory as ``eval_<E>ep.json`` too, where ``softmod report`` takes it from) and assemble the
     JSON record."""
@@ -244,16 +293,14 @@ def make_record(name: str, meta: dict, cfg: RunConfig, run_dir: Path, result: Tr
         "task": cfg.env.task,
         "method": cfg.method,
         "seed": cfg.seed,
-        "env_steps": result.env_steps,
-        "updates": result.updates,
+        **{k: totals[k] for k in ("env_steps", "updates")},
         "horizon": cfg.env.horizon,
         "device": str(device),
         "precision": cfg.precision,
         "machine": machine(),
         "commit": meta.get("commit", commit()),  # the code the run started with
         "threads": meta["threads"],
-        "train_wall_s": round(result.wall_s, 1),
-        "parameters": result.parameter_counts,
+        **{k: totals[k] for k in ("train_wall_s", "parameters")},
         "curve": read_curve(run_dir / "eval.csv"),
         "final_eval": final.to_json(),
         "run_dir": where(run_dir),

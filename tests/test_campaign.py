@@ -1,0 +1,108 @@
+"""benchmarks/learning/campaign.py: a plan of runs kept going a few at a time, stopped, recorded.
+
+Toy runs (seconds each); on Meta-World the runs are the same run.py processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .test_learning_scripts import ROOT, _load
+
+CAMPAIGN = _load("campaign")
+SCRIPT = ROOT / "benchmarks" / "learning" / "campaign.py"
+TOY = ["--eval-interval", "400", "--eval-episodes", "2", "--final-episodes", "3",
+       "--checkpoint-interval", "400", "--warmup-per-task", "50", "--batch-size", "32",
+       "--device", "cpu"]  # fmt: skip
+
+
+def _plan(path: Path, runs: list[dict], **defaults) -> Path:
+    path.write_text(json.dumps({"defaults": {"benchmark": "toy", "args": TOY, **defaults},
+                                "runs": runs}))  # fmt: skip
+    return path
+
+
+def test_the_plan_runs_in_order_and_a_larger_budget_continues_the_same_run(
+    tmp_path: Path, capsys
+) -> None:
+    plan = _plan(tmp_path / "plan.json", [
+        {"method": "mt-sac", "seed": 0},
+        {"method": "mt-sac", "seed": 0, "budget": 2000},  # continues the first, once it finished
+        {"method": "mt-mh-sac", "seed": 0},
+    ], budget=1000)  # fmt: skip
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    args = [str(plan), "--runs-dir", str(runs), "--out", str(out), "--poll", "0.2"]
+    before = CAMPAIGN.main([*args, "--status"])
+    assert [s.state for s in before] == ["new", "wait", "new"]
+    assert not runs.exists()  # --status starts nothing
+
+    after = CAMPAIGN.main([*args, "--slots", "2"])
+    assert [s.state for s in after] == ["done", "done", "done"]
+    names = ["toy-fixed-mt-sac-1k-s0", "toy-fixed-mt-sac-2k-s0", "toy-fixed-mt-mh-sac-1k-s0"]
+    records = [json.loads((out / f"{n}.json").read_text()) for n in names]
+    assert [r["env_steps"] for r in records] == [1000, 2000, 1000]
+    assert records[1]["run_dir"] == records[0]["run_dir"]  # one run directory, extended
+    assert len([d for d in runs.iterdir() if d.name != "logs"]) == 2
+    log = (runs / "logs" / "toy-fixed-mt-sac-2k-s0.log").read_text()
+    assert "--resume" in log and "--budget 2000" in log
+    table = capsys.readouterr().out
+    assert table.count("| done |") == 3
+
+
+def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(
+    tmp_path: Path,
+) -> None:
+    plan = _plan(tmp_path / "plan.json", [{"method": "mt-sac", "seed": 0}], budget=200_000)
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    args = [str(plan), "--runs-dir", str(runs), "--out", str(out), "--poll", "0.2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    evals = []
+    while len(evals) < 2:  # the header and a first evaluation (at 400)
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
+        time.sleep(0.5)
+        evals = [line for f in runs.glob("*/eval.csv") for line in f.read_text().splitlines()]
+    (run_dir,) = [d for d in runs.iterdir() if d.name != "logs"]
+    held = CAMPAIGN.training_pid(run_dir)
+    assert held is not None and held != proc.pid  # its run.py child trains it
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    assert CAMPAIGN.training_pid(run_dir) is None  # the child stopped too
+    (state,) = CAMPAIGN.main([*args, "--status"])
+    assert state.state == "resume" and state.found.reached >= 400
+    date = run_dir.name.rsplit("-", 2)[1]
+    record = json.loads((out / f"toy-fixed-mt-sac-200k-s0-{date}-partial.json").read_text())
+    # the last logged step (partial.py) and the stop's checkpoint (--status: where resume goes on)
+    assert 400 <= record["runs"][0]["reached_env_steps"] <= state.found.reached
+    assert "stopped at step" in (runs / "logs" / "toy-fixed-mt-sac-200k-s0.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "runs,message",
+    [
+        ([{"method": "mt-sac", "seed": 0, "colour": "red"}], "unknown key 'colour'"),
+        ([{"method": "nope", "seed": 0}], "unknown method 'nope'"),
+        ([{"method": "mt-sac"}], "no 'seed'"),
+        ([{"method": "mt-sac", "seed": 0}] * 2, "listed twice"),
+    ],
+)
+def test_a_bad_plan_is_one_line_before_anything_starts(tmp_path: Path, capsys, runs, message):
+    plan = _plan(tmp_path / "plan.json", runs, budget=1000)
+    with pytest.raises(SystemExit) as err:
+        CAMPAIGN.main([str(plan), "--runs-dir", str(tmp_path / "runs")])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "runs").exists()
