@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from softmod.sweep import SweepArgs, SweepError, SweepSpec, build_trials, run_sweep
+from softmod.sweep import (
+    SweepArgs,
+    SweepError,
+    SweepSpec,
+    TrialFailed,
+    build_trials,
+    run_sweep,
+    wait_for_previous_attempt,
+)
+from softmod.training_support import training_pid
 
 # tiny toy trials: 2 tasks, short episodes, small batches (each trial is a real `softmod train`)
 TOY = {
@@ -138,3 +147,21 @@ def test_killed_trial_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path)
     assert attempts[1]["resumed_from"] >= killed["step"] > 0
     steps = _steps(run_dir)  # the step counter continued: no duplicated or missing rows
     assert steps == list(range(500, 2501, 500))
+
+
+def test_a_retry_waits_until_the_previous_attempt_let_go_of_the_run(tmp_path: Path) -> None:
+    import subprocess
+
+    run = tmp_path / "trial"
+    run.mkdir()
+    hold = (f"import time; from softmod.training_support import hold_run_dir\n"
+            f"with hold_run_dir({str(run)!r}):\n"
+            f"    print('held', flush=True); time.sleep(3)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    with pytest.raises(TrialFailed, match=rf"still trained by process {proc.pid} after 0 s"):
+        wait_for_previous_attempt(run, timeout=0.2)
+    start = time.monotonic()
+    wait_for_previous_attempt(run)
+    assert time.monotonic() - start > 0.5 and training_pid(run) is None
+    assert proc.wait() == 0

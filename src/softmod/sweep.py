@@ -235,6 +235,22 @@ def trial_status(run_dir: Path) -> str:
     return "resumable" if latest_checkpoint_step(run_dir) is not None else "partial"
 
 
+def wait_for_previous_attempt(run_dir: Path, timeout: float = 900.0) -> None:
+    """Return once no process trains ``run_dir``: a retry starts after the previous attempt let
+    go of it (a process whose Ray worker died gets SIGTERM and saves a checkpoint first; moving or
+    resuming the directory under it would corrupt the run). TrialFailed after ``timeout`` s."""
+    from softmod.training_support import training_pid
+
+    deadline = time.monotonic() + timeout
+    while run_dir.exists() and (pid := training_pid(run_dir)) is not None:
+        if time.monotonic() > deadline:
+            raise TrialFailed(
+                f"trial {run_dir.name}: its run directory is still trained by process {pid} "
+                f"after {timeout:.0f} s"
+            )
+        time.sleep(1.0)
+
+
 def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
     """Run (or resume) one trial to completion in a subprocess; raise :class:`TrialFailed` if not.
 
@@ -249,6 +265,7 @@ def run_trial(sweep_dir: str, trial: Trial, threads: int) -> dict:
         json.loads(book.read_text()) if book.exists() else {"args": list(trial.args)}
     )
     attempts = record.setdefault("attempts", [])
+    wait_for_previous_attempt(run_dir)
     status = trial_status(run_dir)
     if status == "done":
         return {"trial": trial.name, "status": "done", "attempts": len(attempts)}
