@@ -54,7 +54,7 @@ def test_the_plan_runs_in_order_and_a_larger_budget_continues_the_same_run(
     log = (runs / "logs" / "toy-fixed-mt-sac-2k-s0.log").read_text()
     assert "--resume" in log and "--budget 2000" in log
     table = capsys.readouterr().out
-    assert table.count("| done |") == 3
+    assert table.count("| done |") == 3 and table.count(" at 2,000 |") == 2  # last evaluations
 
 
 def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(

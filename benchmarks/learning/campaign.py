@@ -135,8 +135,9 @@ class Found:
 
     run_dir: Path
     cfg: RunConfig
-    reached: int  # env steps of the last train.csv row
-    rate: float | None  # env steps/s of the last train.csv row
+    reached: int  # env steps of the last train.csv row (or of the newest checkpoint)
+    rate: float | None  # env steps/s: the median of the last 12 rows of train.csv
+    last_eval: dict[str, float] | None  # the last row of eval.csv
 
 
 def _key(cfg: RunConfig) -> tuple:
@@ -156,8 +157,10 @@ def find_runs(runs_dir: Path) -> dict[tuple, Found]:
         train = read_curve(run_dir / "train.csv") if (run_dir / "train.csv").exists() else []
         reached = max(int(train[-1]["step"]) if train else 0,
                       latest_checkpoint_step(run_dir) or 0)  # fmt: skip
-        rate = train[-1].get("train/steps_per_s") if train else None
-        here = Found(run_dir, cfg, reached, rate)
+        rates = sorted(r["train/steps_per_s"] for r in train[-12:] if "train/steps_per_s" in r)
+        rate = rates[len(rates) // 2] if rates else None  # the median: a paused row is an outlier
+        evals = read_curve(run_dir / "eval.csv") if (run_dir / "eval.csv").exists() else []
+        here = Found(run_dir, cfg, reached, rate, evals[-1] if evals else None)
         if _key(cfg) not in found or reached > found[_key(cfg)].reached:
             found[_key(cfg)] = here
     return found
@@ -205,8 +208,8 @@ def assess(entry: Entry, first: int, found: dict[tuple, Found], out: Path,
 
 def status_table(states: list[State]) -> str:
     """The plan as a Markdown table: state, steps reached, speed and time left, run directory."""
-    lines = ["| run | state | reached | env steps/s | left at that speed | run directory |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| run | state | reached | env steps/s | left at that speed | last evaluation "
+             "(success / return) | run directory |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for st in states:
         e, f = st.entry, st.found
         reached = f"{f.reached:,}" if f else "–"
@@ -216,7 +219,12 @@ def status_table(states: list[State]) -> str:
             left = f"{max(e.budget - f.reached, 0) / f.rate / 3600:.1f} h"
         state = st.state + (f" (pid {st.pid})" if st.pid else "")
         where = f.run_dir.name if f else "–"
-        lines.append(f"| {e.name} | {state} | {reached} | {rate} | {left} | {where} |")
+        last = "–"
+        if f and f.last_eval:
+            ev = f.last_eval
+            last = (f"{100 * ev['eval/mean_success']:.0f}% / {ev['eval/mean_return']:.0f} at "
+                    f"{int(ev['step']):,}")  # fmt: skip
+        lines.append(f"| {e.name} | {state} | {reached} | {rate} | {left} | {last} | {where} |")
     return "\n".join(lines)
 
 
