@@ -235,6 +235,11 @@ def partial_name(run_dir: Path, cfg: RunConfig) -> str:
     return f"{read_meta(run_dir, cfg)['name']}-{date}-partial"
 
 
+def say(message: str) -> None:
+    """One line of the campaign's log, written at once (the log is a file under nohup)."""
+    print(f"campaign: {message}", flush=True)
+
+
 def record_unfinished(states: list[State], out: Path) -> list[Path]:
     """``partial.py`` records of the plan's run directories that have no final record yet."""
     written, seen = [], set()
@@ -246,7 +251,7 @@ def record_unfinished(states: list[State], out: Path) -> list[Path]:
         try:
             written.append(partial.main(partial_name(f.run_dir, f.cfg), [f.run_dir], out))
         except SystemExit:  # no evaluation yet: partial.py said why
-            print(f"campaign: no partial record of {f.run_dir.name} (no evaluation yet)")
+            say(f"no partial record of {f.run_dir.name} (no evaluation yet)")
     return written
 
 
@@ -282,7 +287,7 @@ class Campaign:
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
                 start_new_session=True,  # a Ctrl-C reaches the campaign only, which sends one TERM
             )  # fmt: skip
-        print(f"campaign: {st.state} {st.entry.name} (pid {self.children[st.entry.name].pid})")
+        say(f"{st.state} {st.entry.name} (pid {self.children[st.entry.name].pid})")
 
     def reap(self) -> None:
         """Forget the runs that ended; a failed one is not started again."""
@@ -291,9 +296,9 @@ class Campaign:
                 del self.children[name]
                 if proc.returncode != 0 and self.stop is None:
                     self.failed.add(name)
-                    print(f"campaign: {name} failed (exit {proc.returncode}), see its log")
+                    say(f"{name} failed (exit {proc.returncode}), see its log")
                 else:
-                    print(f"campaign: {name} ended (exit {proc.returncode})")
+                    say(f"{name} ended (exit {proc.returncode})")
 
     def fill(self) -> list[State]:
         """Start runs until ``slots`` run; return the states."""
@@ -329,7 +334,7 @@ class Campaign:
                         break
                     time.sleep(min(0.5, poll))
             if self.stop is not None:
-                print(f"campaign: stopping {len(self.children)} run(s)")
+                say(f"stopping {len(self.children)} run(s)")
                 for proc in self.children.values():
                     proc.send_signal(signal.SIGTERM)
                 for proc in self.children.values():
@@ -341,7 +346,7 @@ class Campaign:
         states = self.states()
         if self.stop is not None:
             for png in record_unfinished(states, self.out):
-                print(f"campaign: recorded {png.with_suffix('')}.*")
+                say(f"recorded {png.with_suffix('')}.*")
         return states
 
 
