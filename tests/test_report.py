@@ -28,6 +28,7 @@ from softmod.config import EnvConfig, MLPNetConfig, SACConfig, SoftModularNetCon
 from softmod.evaluate import evaluate_run, write_eval_json
 from softmod.loop import train
 from softmod.report.build import build_report
+from softmod.report.collect import Skipped, load_run
 from softmod.report.routing import knn_task_accuracy
 from softmod.report.stats import aggregate_curves, iqm, iqm_bootstrap_ci, mean_std
 
@@ -169,6 +170,13 @@ def test_curves_are_the_mean_and_std_of_the_eval_csv_files(sweep: Path) -> None:
     values = np.stack([v for _, v in curves])
     assert np.array_equal(steps, curves[0][0]) and steps[-1] == 6000
     assert np.allclose(mean, values.mean(0)) and np.allclose(std, values.std(0, ddof=1))
+    # Figure 5 task by task reads each task's column; the tasks average to the mean curve
+    run = load_run(runs[0])
+    assert not isinstance(run, Skipped) and run.curve_tasks.shape == (len(tables[0]), 4)
+    for i, task in enumerate(run.tasks):
+        column = [float(x[f"eval/{task}/success"]) for x in tables[0]]
+        assert np.array_equal(run.curve_tasks[:, i], column)
+    assert np.allclose(run.curve_tasks.mean(axis=1), run.curve_success)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -190,6 +198,7 @@ def test_every_png_is_a_valid_non_trivial_image(report: Path) -> None:
     names = {p.name for p in pngs}
     assert {
         "curves_fig5_toy4-fixed.png",
+        "curves_fig5tasks_toy4-fixed.png",
         "tsne_toy4-fixed-soft-shallow-s0.png",
         "routing_toy4-fixed-soft-shallow-s0.png",
     } <= names

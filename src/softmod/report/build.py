@@ -8,7 +8,8 @@ Output layout under ``--out``::
                           the published reference rows (report/published.py) beside ours
     per_task.md/.csv      per-task breakdown
     table2.md             Table 2 (capacity variants), when capacity runs exist
-    figures/curves_*.png  Figure 5 (and Figure 6 capacity / ablation curves when those runs exist)
+    figures/curves_*.png  Figure 5, Figure 5 task by task (curves_fig5tasks_*), and Figure 6
+                          capacity / ablation curves when those runs exist
     figures/tsne_*.png    Figure 4, per soft-modular group (its lowest seed)
     figures/routing_*.png Figure 3, per soft-modular group, 10 tasks per image
     data/tsne_*.csv       the t-SNE points (x, y, task) behind each Figure 4
@@ -155,7 +156,33 @@ def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]
                 series, f"{title}, {setting_label(b, g)}", subtitle, path, mark=report.at
             )
             made.append((path, f"{title}, {setting_label(b, g)}", tag))
+        made += _task_curve_figure(report, fig_dir, b, g, main or rows)
     return made
+
+
+def _task_curve_figure(
+    report: Report, fig_dir: Path, benchmark: str, goals: str, rows: list[str]
+) -> list[tuple[Path, str, str]]:
+    """Figure 5 task by task (``curves_fig5tasks_<setting>.png``): which tasks each method
+    learns, and when; mean over seeds with the ±1 std band."""
+    per_task: dict[str, list[figures.CurveSeries]] = {}
+    for row in rows:
+        runs = report.groups[(benchmark, goals, row)]
+        for i, task in enumerate(runs[0].tasks):
+            steps, mean, std = aggregate_curves(
+                [(r.curve_steps, r.curve_tasks[:, i]) for r in runs if r.tasks == runs[0].tasks]
+            )
+            if len(steps) and not np.isnan(mean).all():
+                per_task.setdefault(task, []).append(
+                    figures.CurveSeries(row, steps, mean, std, len(runs))
+                )
+    if not per_task or len(per_task) < 2:  # one task: Figure 5 says it all
+        return []
+    title = f"Figure 5 task by task, {setting_label(benchmark, goals)}"
+    path = fig_dir / f"curves_fig5tasks_{slug(benchmark, goals)}.png"
+    subtitle = "success rate per task during training (periodic evaluation), mean over seeds"
+    figures.plot_task_curves(per_task, title, subtitle, path, mark=report.at)
+    return [(path, title, "fig5")]
 
 
 def _write_routing_data(

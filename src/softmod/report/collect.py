@@ -64,6 +64,7 @@ class Run:
     source: str  # the file `success` comes from
     curve_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # eval.csv steps
     curve_success: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean success there
+    curve_tasks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (steps, T)
     policy_params: int | None = None  # params.json
 
     @property
@@ -249,12 +250,15 @@ def common_eval_step(dirs: list[Path]) -> int:
     return max(common)
 
 
-def _read_curve(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and mean success of ``eval.csv`` (rows without a value are dropped)."""
+def _read_curve(path: Path, tasks: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, mean success and per-task success (columns in ``tasks`` order, NaN where a row has
+    none) of ``eval.csv``; rows without a mean success are dropped."""
     rows = _eval_rows(path)
     steps = [int(float(r["step"])) for r in rows]
     success = [float(r["eval/mean_success"]) for r in rows]
-    return np.asarray(steps, np.int64), np.asarray(success, np.float64)
+    per_task = [[float(r.get(f"eval/{t}/success") or "nan") for t in tasks] for r in rows]
+    return (np.asarray(steps, np.int64), np.asarray(success, np.float64),
+            np.asarray(per_task, np.float64).reshape(len(rows), len(tasks)))  # fmt: skip
 
 
 def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
@@ -292,7 +296,7 @@ def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
             policy_params = int(json.loads(params.read_text())["policy"])
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
             policy_params = None
-    steps, success = _read_curve(run_dir / "eval.csv")
+    steps, success, per_task = _read_curve(run_dir / "eval.csv", tasks)
     return Run(
         path=run_dir,
         config=cfg,
@@ -307,6 +311,7 @@ def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
         source=source,
         curve_steps=steps,
         curve_success=success,
+        curve_tasks=per_task,
         policy_params=policy_params,
     )
 

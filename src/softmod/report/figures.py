@@ -1,5 +1,5 @@
-"""The paper's figures with Matplotlib: training curves (Fig. 5, 6), t-SNE of routing probabilities
-(Fig. 4) and routing diagrams per task (Fig. 3).
+"""The paper's figures with Matplotlib: training curves (Fig. 5, 6, and Fig. 5 task by task),
+t-SNE of routing probabilities (Fig. 4) and routing diagrams per task (Fig. 3).
 
 Figures are plain :class:`matplotlib.figure.Figure` objects rendered by the non-interactive Agg
 canvas: no window opens, pyplot's global state and the user's backend are left alone.
@@ -127,6 +127,45 @@ def plot_curves(
     ax.grid(alpha=0.3)
     ax.set_title(f"{title}\n{subtitle}", fontsize=11)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
+    return _save(fig, path)
+
+
+def plot_task_curves(
+    per_task: dict[str, list[CurveSeries]],
+    title: str,
+    subtitle: str,
+    path: Path,
+    mark: int | None = None,
+) -> Path:
+    """Figure 5 task by task: one small panel per task (success rate against environment steps),
+    one line per method with its ±1 std band over seeds, the methods' colours of Figure 5."""
+    cols = min(5, len(per_task))
+    rows = math.ceil(len(per_task) / cols)
+    fig = _figure(3.2 * cols, 2.3 * rows + 0.9)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
+    for ax, (task, series) in zip(axes, per_task.items(), strict=False):
+        if mark is not None:
+            ax.axvline(mark, color="0.4", ls=":", lw=1)
+        for s in series:
+            color, style = row_style(s.label)
+            ax.plot(s.steps, 100 * s.mean, color=color, ls=style, lw=1.6, label=s.label)
+            if s.n > 1:
+                lo, hi = np.clip(s.mean - s.std, 0, 1), np.clip(s.mean + s.std, 0, 1)
+                ax.fill_between(s.steps, 100 * lo, 100 * hi, color=color, alpha=0.15, lw=0)
+        ax.set_title(task.removesuffix("-v3").removesuffix("-v2"), fontsize=9)
+        ax.set_ylim(-4, 104)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(per_task) :]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel("success (%)", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 6), fontsize=9,
+               bbox_to_anchor=(0.5, 1.0), frameon=False)  # fmt: skip
+    fig.suptitle(f"{title}\n{subtitle}", fontsize=11, y=1.06)
+    fig.supxlabel("environment steps (samples, all tasks)", fontsize=9)
     return _save(fig, path)
 
 
