@@ -241,11 +241,12 @@ def say(message: str) -> None:
 
 
 def record_unfinished(states: list[State], out: Path) -> list[Path]:
-    """``partial.py`` records of the plan's run directories that have no final record yet."""
+    """``partial.py`` records of the plan's run directories that have no final record yet (a run
+    finished at its budget and waiting to be extended has one)."""
     written, seen = [], set()
     for st in states:
         f = st.found
-        if f is None or st.state in ("done", "passed") or f.run_dir in seen:
+        if f is None or st.state in ("done", "passed", "extend") or f.run_dir in seen:
             continue
         seen.add(f.run_dir)
         try:
