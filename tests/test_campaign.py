@@ -106,3 +106,14 @@ def test_a_bad_plan_is_one_line_before_anything_starts(tmp_path: Path, capsys, r
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_speed_shown_is_the_median_of_updating_intervals_not_the_warm_up() -> None:
+    row = lambda step, rate, updates: {"step": step, "train/steps_per_s": rate,  # noqa: E731
+                                       "train/updates": updates}  # fmt: skip
+    warm = [row(5000 * i, 1000.0, 0) for i in range(1, 8)] + [row(40000, 1100.0, 1)]
+    assert CAMPAIGN.training_rate(warm) is None  # every interval so far was (mostly) warm-up
+    paused = [row(45000, 64.0, 500), row(50000, 2.0, 1000), row(55000, 66.0, 1500)]
+    assert CAMPAIGN.training_rate(warm + paused) == 64.0
+    long = warm + [row(40000 + 5000 * i, 30.0 + i, 500 * i) for i in range(1, 30)]
+    assert CAMPAIGN.training_rate(long) == 30.0 + 24  # the median of the last 12 (18..29)

@@ -44,6 +44,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -145,6 +146,16 @@ def _key(cfg: RunConfig) -> tuple:
             cfg.env.horizon)  # fmt: skip
 
 
+def training_rate(train: list[dict]) -> float | None:
+    """Env steps/s while updating: the median of the last 12 logged intervals that were past the
+    warm-up (whose start already had updates); ``None`` before that. Warm-up intervals run 15x
+    faster, and a paused interval is an outlier, hence the median."""
+    rates = [r["train/steps_per_s"] for prev, r in pairwise(train)
+             if prev.get("train/updates", 0) > 0 and "train/steps_per_s" in r]  # fmt: skip
+    rates = sorted(rates[-12:])
+    return rates[len(rates) // 2] if rates else None
+
+
 def find_runs(runs_dir: Path) -> dict[tuple, Found]:
     """Run directories under ``runs_dir`` by key; the furthest one where several match."""
     found: dict[tuple, Found] = {}
@@ -157,8 +168,7 @@ def find_runs(runs_dir: Path) -> dict[tuple, Found]:
         train = read_curve(run_dir / "train.csv") if (run_dir / "train.csv").exists() else []
         reached = max(int(train[-1]["step"]) if train else 0,
                       latest_checkpoint_step(run_dir) or 0)  # fmt: skip
-        rates = sorted(r["train/steps_per_s"] for r in train[-12:] if "train/steps_per_s" in r)
-        rate = rates[len(rates) // 2] if rates else None  # the median: a paused row is an outlier
+        rate = training_rate(train)
         evals = read_curve(run_dir / "eval.csv") if (run_dir / "eval.csv").exists() else []
         here = Found(run_dir, cfg, reached, rate, evals[-1] if evals else None)
         if _key(cfg) not in found or reached > found[_key(cfg)].reached:
