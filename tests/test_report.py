@@ -147,9 +147,15 @@ def test_report_numbers_equal_a_direct_computation_from_the_run_files(
         lo, hi = np.quantile(boot, [0.025, 0.975])
         assert float(row["iqm_ci_low_pct"]) == pytest.approx(100 * lo)
         assert float(row["iqm_ci_high_pct"]) == pytest.approx(100 * hi)
+        returns = np.array([[f["tasks"][t]["return"] for t in tasks] for f in finals])
+        assert float(row["return_mean"]) == pytest.approx(returns.mean())
+        assert float(row["return_std"]) == pytest.approx(np.std(returns.mean(axis=1), ddof=1))
         for i, t in enumerate(tasks):
             cell = per_task[(method, t)]
             assert float(cell["success_mean_pct"]) == pytest.approx(100 * scores[:, i].mean())
+            assert float(cell["return_mean"]) == pytest.approx(returns[:, i].mean())
+            assert float(cell["return_std"]) == pytest.approx(np.std(returns[:, i], ddof=1))
+    assert "## Per-task return, Toy4-Fixed" in (report / "per_task.md").read_text()
     md = (report / "table1.md").read_text()
     soft = table["soft-shallow"]
     cell = f"{float(soft['success_mean_pct']):.1f} ± {float(soft['success_std_pct']):.1f} (2)"
@@ -270,6 +276,10 @@ def test_report_at_a_step_compares_every_run_at_its_periodic_evaluation_there(
         got = float(table[method]["success_mean_pct"])
         assert got == pytest.approx(100 * np.mean(per_seed), abs=1e-9)
         assert table[method]["episodes_per_task"] == "2 2"  # the periodic eval, not eval_3ep
+        rows = [next(r for r in _csv(sweep / method / f"s{s}" / "eval.csv")
+                     if int(float(r["step"])) == 2000) for s in SEEDS]  # fmt: skip
+        mean_return = np.mean([float(r["eval/mean_return"]) for r in rows])
+        assert float(table[method]["return_mean"]) == pytest.approx(mean_return, rel=1e-5)
     data = json.loads((out / "report.json").read_text())
     assert data["at"] == 2000
     assert all(src == "eval.csv@2000" for g in data["groups"] for src in g["sources"])

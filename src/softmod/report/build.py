@@ -107,7 +107,8 @@ def _stats(groups: dict[GroupKey, list[Run]], notes: list[str]) -> dict[GroupKey
         seeds = [r.seed for r in same]
         if len(set(seeds)) < len(seeds):
             notes.append(f"{setting_label(*key[:2])} {key[2]}: several runs share a seed ({seeds})")
-        out[key] = group_stats(seeds, tasks, [r.success for r in same], [r.episodes for r in same])
+        out[key] = group_stats(seeds, tasks, [r.success for r in same], [r.episodes for r in same],
+                               [r.returns for r in same])  # fmt: skip
     return out
 
 
@@ -269,9 +270,15 @@ def _routing_group(
     )
 
 
+def _finite(x: float) -> float | None:
+    """A number for JSON: ``None`` for NaN (JSON has no NaN)."""
+    return None if math.isnan(x) else float(x)
+
+
 def _report_json(report: Report, notes: list[str]) -> dict:
     groups = []
     for (b, g, row), s in report.stats.items():
+        task_returns = s.task_return_mean_std()[0]
         groups.append(
             {
                 "benchmark": b,
@@ -285,6 +292,8 @@ def _report_json(report: Report, notes: list[str]) -> dict:
                 "iqm": s.iqm,
                 "iqm_ci": [s.iqm_low, s.iqm_high],
                 "tasks": {t: float(s.task_mean[i]) for i, t in enumerate(s.tasks)},
+                "return_mean": _finite(s.return_mean_std()[0]),
+                "task_returns": dict(zip(s.tasks, map(_finite, task_returns), strict=True)),
                 "runs": [str(r.path) for r in report.groups[(b, g, row)]],
                 "sources": [r.source for r in report.groups[(b, g, row)]],
             }
@@ -352,7 +361,9 @@ def build_report(
     per_task = tables.per_task_tables(report.stats)
     t2 = tables.table2(groups, report.stats)
     report.files += [tables.write_markdown(out / "table1.md", "Table 1", [t1, t1d, t1p])]
-    report.files += [tables.write_markdown(out / "per_task.md", "Per-task success", per_task)]
+    report.files += [
+        tables.write_markdown(out / "per_task.md", "Per-task success and return", per_task)
+    ]
     report.files += tables.write_csvs(out, report.stats)
     if t2:
         report.files.append(tables.write_markdown(out / "table2.md", "Table 2", t2))
@@ -444,7 +455,9 @@ def build_report(
     if videos is not None:
         sections.append(videos)
         report.files += gifs
-    sections.append(Section("Per-task success", "per-task", tables=per_task, collapsed=True))
+    sections.append(
+        Section("Per-task success and return", "per-task", tables=per_task, collapsed=True)
+    )
     links = ["table1.md", "table1.csv", "per_task.md", "per_task.csv", "report.json"]
     links += ["table2.md"] if t2 else []
     links += [str(p.relative_to(out)) for r in report.routing for p in r.data]

@@ -66,6 +66,7 @@ class Run:
     curve_success: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean success there
     curve_tasks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (steps, T)
     policy_params: int | None = None  # params.json
+    returns: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (T,) mean return, NaN: none
 
     @property
     def key(self) -> GroupKey:
@@ -226,6 +227,9 @@ def _periodic_results(run_dir: Path, at: int) -> tuple[dict, int, str] | str:
         for k, v in row.items()
         if k.startswith("eval/") and k.endswith("/success") and k.count("/") == 2
     }
+    for task, result in tasks.items():
+        if row.get(f"eval/{task}/return", "") not in ("", "nan"):
+            result["return"] = float(row[f"eval/{task}/return"])
     if not tasks:
         return f"eval.csv has no per-task success columns at step {at:,}"
     episodes = int(json.loads((run_dir / "config.json").read_text()).get("eval_episodes", 0))
@@ -313,6 +317,7 @@ def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
         curve_success=success,
         curve_tasks=per_task,
         policy_params=policy_params,
+        returns=np.array([float(tasks_data[t].get("return", "nan")) for t in tasks]),
     )
 
 

@@ -15,7 +15,7 @@ Conventions (the numbers in every table follow them):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,17 +79,44 @@ class GroupStats:
     task_mean: np.ndarray  # (tasks,) mean over runs
     task_std: np.ndarray  # (tasks,) sample std over runs (NaN for one run)
     episodes: list[int]  # episodes per task behind each run's numbers
+    # (runs, tasks) mean episode return of each run; NaN where a run has none
+    returns: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def n(self) -> int:
         """Number of runs (seeds)."""
         return len(self.seeds)
 
+    @property
+    def has_returns(self) -> bool:
+        """Whether every run of the group has a mean episode return for every task."""
+        return self.returns.size > 0 and bool(np.isfinite(self.returns).all())
+
+    def return_mean_std(self) -> tuple[float, float]:
+        """Mean and sample std over runs of the return averaged over tasks (NaN if none)."""
+        if not self.has_returns:
+            return float("nan"), float("nan")
+        return mean_std(self.returns.mean(axis=1))
+
+    def task_return_mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-task mean and sample std over runs of the return (NaN where there is none)."""
+        if not self.has_returns:
+            nan = np.full(len(self.tasks), np.nan)
+            return nan, nan.copy()
+        r = self.returns
+        std = r.std(axis=0, ddof=1) if len(r) > 1 else np.full(len(self.tasks), np.nan)
+        return r.mean(axis=0), std
+
 
 def group_stats(
-    seeds: list[int], tasks: list[str], per_run: list[np.ndarray], episodes: list[int]
+    seeds: list[int],
+    tasks: list[str],
+    per_run: list[np.ndarray],
+    episodes: list[int],
+    returns: list[np.ndarray] | None = None,
 ) -> GroupStats:
-    """Statistics of a group from each run's per-task success (all runs in ``tasks`` order)."""
+    """Statistics of a group from each run's per-task success (all runs in ``tasks`` order) and,
+    where given, each run's per-task mean episode return (NaN for a task without one)."""
     scores = np.stack([np.asarray(p, np.float64) for p in per_run])
     mean, std = mean_std(scores.mean(axis=1))
     lo, hi = iqm_bootstrap_ci(scores)
@@ -106,6 +133,9 @@ def group_stats(
         task_mean=scores.mean(axis=0),
         task_std=task_std,
         episodes=list(episodes),
+        returns=np.stack([np.asarray(r, np.float64) for r in returns])
+        if returns
+        else np.zeros((0, 0)),
     )
 
 

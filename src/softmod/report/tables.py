@@ -55,6 +55,13 @@ def mean_pm_std(mean: float, std: float) -> str:
     return pct(mean) if math.isnan(std) else f"{pct(mean)} ± {pct(std)}"
 
 
+def return_pm_std(mean: float, std: float) -> str:
+    """A mean episode return ``616 ± 40`` (no decimals), ``616`` for one seed, a dash for none."""
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.0f}" if math.isnan(std) else f"{mean:.0f} ± {std:.0f}"
+
+
 def _settings(stats: dict[GroupKey, GroupStats]) -> list[tuple[str, str]]:
     return sorted({(b, g) for b, g, _ in stats})
 
@@ -99,50 +106,89 @@ def table1_details(stats: dict[GroupKey, GroupStats]) -> Table:
                 "/".join(str(e) for e in episodes),
                 mean_pm_std(s.mean, s.std),
                 f"{pct(s.iqm)} [{pct(s.iqm_low)}, {pct(s.iqm_high)}]",
+                return_pm_std(*s.return_mean_std()),
             ]
         )
     return Table(
         title="Table 1 in detail: mean ± std and interquartile mean (%)",
-        header=["setting", "method", "seeds", "episodes / task", "mean ± std", "IQM [95% CI]"],
+        header=[
+            "setting",
+            "method",
+            "seeds",
+            "episodes / task",
+            "mean ± std",
+            "IQM [95% CI]",
+            "mean return",
+        ],
         rows=rows,
         caption="IQM: mean of the middle 50 % of all (seed, task) success rates; 95 % percentile "
-        "bootstrap interval, runs resampled per task (2,000 replicates).",
+        "bootstrap interval, runs resampled per task (2,000 replicates). Mean return: the "
+        "episode return averaged over tasks, mean ± std over seeds.",
         anchor="table1-details",
     )
 
 
 def per_task_tables(stats: dict[GroupKey, GroupStats]) -> list[Table]:
-    """One table per setting: success (%) per task (rows) and method (columns), mean ± std."""
+    """Per setting, success (%) per task (rows) and method (columns), mean ± std over seeds; then
+    the mean episode return the same way, where every method of the setting has one."""
     tables = []
     for b, g in _settings(stats):
-        rows_present = [r for r in _rows(stats) if (b, g, r) in stats]
-        tasks: list[str] = []
-        for r in rows_present:
-            tasks += [t for t in stats[(b, g, r)].tasks if t not in tasks]
-        body = []
-        for task in tasks:
-            cells = [task]
-            for r in rows_present:
-                s = stats[(b, g, r)]
-                i = s.tasks.index(task) if task in s.tasks else None
-                cells.append("" if i is None else mean_pm_std(s.task_mean[i], s.task_std[i]))
-            body.append(cells)
-        body.append(
-            [
-                "mean over tasks",
-                *(mean_pm_std(stats[(b, g, r)].mean, stats[(b, g, r)].std) for r in rows_present),
-            ]
-        )
-        tables.append(
-            Table(
-                title=f"Per-task success (%), {setting_label(b, g)}",
-                header=["task", *rows_present],
-                rows=body,
-                caption="Mean ± std over seeds of each task's success rate.",
-                anchor=f"per-task-{b}-{g}",
-            )
-        )
+        tables.append(_per_task_success(stats, b, g))
+        if all(s.has_returns for (sb, sg, _), s in stats.items() if (sb, sg) == (b, g)):
+            tables.append(_per_task_return(stats, b, g))
     return tables
+
+
+def _tasks_and_rows(stats: dict[GroupKey, GroupStats], b: str, g: str) -> tuple[list, list]:
+    rows_present = [r for r in _rows(stats) if (b, g, r) in stats]
+    tasks: list[str] = []
+    for r in rows_present:
+        tasks += [t for t in stats[(b, g, r)].tasks if t not in tasks]
+    return tasks, rows_present
+
+
+def _per_task_return(stats: dict[GroupKey, GroupStats], b: str, g: str) -> Table:
+    tasks, rows_present = _tasks_and_rows(stats, b, g)
+    body = []
+    for task in tasks:
+        cells = [task]
+        for r in rows_present:
+            s = stats[(b, g, r)]
+            mean, std = s.task_return_mean_std()
+            i = s.tasks.index(task) if task in s.tasks else None
+            cells.append("" if i is None else return_pm_std(mean[i], std[i]))
+        body.append(cells)
+    means = [return_pm_std(*stats[(b, g, r)].return_mean_std()) for r in rows_present]
+    body.append(["mean over tasks", *means])
+    return Table(
+        title=f"Per-task return, {setting_label(b, g)}",
+        header=["task", *rows_present],
+        rows=body,
+        caption="Mean ± std over seeds of each task's mean episode return (deterministic actions, "
+        "the same episodes as the success).",
+        anchor=f"per-task-return-{b}-{g}",
+    )
+
+
+def _per_task_success(stats: dict[GroupKey, GroupStats], b: str, g: str) -> Table:
+    tasks, rows_present = _tasks_and_rows(stats, b, g)
+    body = []
+    for task in tasks:
+        cells = [task]
+        for r in rows_present:
+            s = stats[(b, g, r)]
+            i = s.tasks.index(task) if task in s.tasks else None
+            cells.append("" if i is None else mean_pm_std(s.task_mean[i], s.task_std[i]))
+        body.append(cells)
+    means = [mean_pm_std(stats[(b, g, r)].mean, stats[(b, g, r)].std) for r in rows_present]
+    body.append(["mean over tasks", *means])
+    return Table(
+        title=f"Per-task success (%), {setting_label(b, g)}",
+        header=["task", *rows_present],
+        rows=body,
+        caption="Mean ± std over seeds of each task's success rate.",
+        anchor=f"per-task-{b}-{g}",
+    )
 
 
 def _net_shape(run: Run) -> tuple[str, str]:
@@ -235,6 +281,8 @@ def write_csvs(out: Path, stats: dict[GroupKey, GroupStats]) -> list[Path]:
                 "iqm_pct",
                 "iqm_ci_low_pct",
                 "iqm_ci_high_pct",
+                "return_mean",
+                "return_std",
             ]
         )
         for (b, g, row), s in stats.items():
@@ -252,6 +300,7 @@ def write_csvs(out: Path, stats: dict[GroupKey, GroupStats]) -> list[Path]:
                     100 * s.iqm,
                     100 * s.iqm_low,
                     100 * s.iqm_high,
+                    *s.return_mean_std(),
                 ]
             )
     with pt.open("w", newline="") as f:
@@ -266,9 +315,12 @@ def write_csvs(out: Path, stats: dict[GroupKey, GroupStats]) -> list[Path]:
                 "n_seeds",
                 "success_mean_pct",
                 "success_std_pct",
+                "return_mean",
+                "return_std",
             ]
         )
         for (b, g, row), s in stats.items():
+            ret_mean, ret_std = s.task_return_mean_std()
             for i, task in enumerate(s.tasks):
                 w.writerow(
                     [
@@ -280,6 +332,8 @@ def write_csvs(out: Path, stats: dict[GroupKey, GroupStats]) -> list[Path]:
                         s.n,
                         100 * s.task_mean[i],
                         100 * s.task_std[i],
+                        ret_mean[i],
+                        ret_std[i],
                     ]
                 )
     return [t1, pt]
