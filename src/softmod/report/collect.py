@@ -179,7 +179,7 @@ def _final_results(run_dir: Path) -> tuple[dict, int, str] | None:
     return None
 
 
-def _eval_rows(path: Path) -> list[dict[str, str]]:
+def eval_rows(path: Path) -> list[dict[str, str]]:
     """The rows of an ``eval.csv`` that carry a mean success (empty if there is no file)."""
     if not path.is_file():
         return []
@@ -212,7 +212,7 @@ def _periodic_results(run_dir: Path, at: int) -> tuple[dict, int, str] | str:
     evaluated = _step_eval(run_dir, at)
     if evaluated is not None:
         return evaluated
-    rows = _eval_rows(run_dir / "eval.csv")
+    rows = eval_rows(run_dir / "eval.csv")
     row = next((r for r in rows if int(float(r["step"])) == at), None)
     if row is None:
         if not rows:
@@ -242,7 +242,7 @@ def common_eval_step(dirs: list[Path]) -> int:
     sets = [
         {int(float(r["step"])) for r in rows}
         for d in dirs
-        if (rows := _eval_rows(Path(d) / "eval.csv"))
+        if (rows := eval_rows(Path(d) / "eval.csv"))
     ]
     common = set.intersection(*sets) if sets else set()
     if not common:
@@ -257,7 +257,7 @@ def common_eval_step(dirs: list[Path]) -> int:
 def _read_curve(path: Path, tasks: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps, mean success and per-task success (columns in ``tasks`` order, NaN where a row has
     none) of ``eval.csv``; rows without a mean success are dropped."""
-    rows = _eval_rows(path)
+    rows = eval_rows(path)
     steps = [int(float(r["step"])) for r in rows]
     success = [float(r["eval/mean_success"]) for r in rows]
     per_task = [[float(r.get(f"eval/{t}/success") or "nan") for t in tasks] for r in rows]
