@@ -133,61 +133,39 @@ def per_task_tables(stats: dict[GroupKey, GroupStats]) -> list[Table]:
     the mean episode return the same way, where every method of the setting has one."""
     tables = []
     for b, g in _settings(stats):
-        tables.append(_per_task_success(stats, b, g))
+        tables.append(_per_task(stats, b, g, returns=False))
         if all(s.has_returns for (sb, sg, _), s in stats.items() if (sb, sg) == (b, g)):
-            tables.append(_per_task_return(stats, b, g))
+            tables.append(_per_task(stats, b, g, returns=True))
     return tables
 
 
-def _tasks_and_rows(stats: dict[GroupKey, GroupStats], b: str, g: str) -> tuple[list, list]:
+def _per_task(stats: dict[GroupKey, GroupStats], b: str, g: str, returns: bool) -> Table:
+    """One setting's per-task table of success (%) or, with ``returns``, of mean return."""
     rows_present = [r for r in _rows(stats) if (b, g, r) in stats]
     tasks: list[str] = []
     for r in rows_present:
         tasks += [t for t in stats[(b, g, r)].tasks if t not in tasks]
-    return tasks, rows_present
-
-
-def _per_task_return(stats: dict[GroupKey, GroupStats], b: str, g: str) -> Table:
-    tasks, rows_present = _tasks_and_rows(stats, b, g)
-    body = []
-    for task in tasks:
-        cells = [task]
-        for r in rows_present:
-            s = stats[(b, g, r)]
-            mean, std = s.task_return_mean_std()
-            i = s.tasks.index(task) if task in s.tasks else None
-            cells.append("" if i is None else return_pm_std(mean[i], std[i]))
-        body.append(cells)
-    means = [return_pm_std(*stats[(b, g, r)].return_mean_std()) for r in rows_present]
-    body.append(["mean over tasks", *means])
+    fmt = return_pm_std if returns else mean_pm_std
+    columns = []  # per method: {task: cell}, then the mean over tasks
+    for r in rows_present:
+        s = stats[(b, g, r)]
+        mean, std = s.task_return_mean_std() if returns else (s.task_mean, s.task_std)
+        overall = s.return_mean_std() if returns else (s.mean, s.std)
+        cells = {t: fmt(mean[i], std[i]) for i, t in enumerate(s.tasks)}
+        columns.append((cells, fmt(*overall)))
+    body = [[task, *(cells.get(task, "") for cells, _ in columns)] for task in tasks]
+    body.append(["mean over tasks", *(overall for _, overall in columns)])
     return Table(
-        title=f"Per-task return, {setting_label(b, g)}",
+        title=f"Per-task return, {setting_label(b, g)}"
+        if returns
+        else f"Per-task success (%), {setting_label(b, g)}",
         header=["task", *rows_present],
         rows=body,
         caption="Mean ± std over seeds of each task's mean episode return (deterministic actions, "
-        "the same episodes as the success).",
-        anchor=f"per-task-return-{b}-{g}",
-    )
-
-
-def _per_task_success(stats: dict[GroupKey, GroupStats], b: str, g: str) -> Table:
-    tasks, rows_present = _tasks_and_rows(stats, b, g)
-    body = []
-    for task in tasks:
-        cells = [task]
-        for r in rows_present:
-            s = stats[(b, g, r)]
-            i = s.tasks.index(task) if task in s.tasks else None
-            cells.append("" if i is None else mean_pm_std(s.task_mean[i], s.task_std[i]))
-        body.append(cells)
-    means = [mean_pm_std(stats[(b, g, r)].mean, stats[(b, g, r)].std) for r in rows_present]
-    body.append(["mean over tasks", *means])
-    return Table(
-        title=f"Per-task success (%), {setting_label(b, g)}",
-        header=["task", *rows_present],
-        rows=body,
-        caption="Mean ± std over seeds of each task's success rate.",
-        anchor=f"per-task-{b}-{g}",
+        "the same episodes as the success)."
+        if returns
+        else "Mean ± std over seeds of each task's success rate.",
+        anchor=f"per-task-return-{b}-{g}" if returns else f"per-task-{b}-{g}",
     )
 
 
