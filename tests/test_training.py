@@ -85,3 +85,18 @@ def test_an_existing_run_is_never_overwritten(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="already holds a run"):
         train(cfg, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "train.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("balance", [False, True])
+def test_train_csv_logs_the_balance_weights_the_update_applies(
+    tmp_path: Path, balance: bool
+) -> None:
+    sac = SACConfig(batch_per_task=8, warmup_per_task=50, balance=balance)
+    cfg = toy_config(total_steps=400, eval_interval=400, log_interval=200, sac=sac)
+    train(cfg, tmp_path / "run", progress=False)
+    row = list(csv.DictReader((tmp_path / "run" / "train.csv").open()))[-1]
+    log_alpha = torch.tensor([float(row[f"alpha/toy-{t}"]) for t in range(4)]).log()
+    weights = torch.tensor([float(row[f"balance/toy-{t}"]) for t in range(4)])
+    assert len(set(log_alpha.tolist())) > 1  # the temperatures differ, so the weights would too
+    expected = 4 * torch.softmax(-log_alpha, 0) if balance else torch.ones(4)
+    torch.testing.assert_close(weights, expected, rtol=1e-4, atol=1e-5)

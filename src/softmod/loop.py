@@ -308,8 +308,8 @@ class Trainer:
             row["train/episode_success"] = float(np.mean(self.loop.done_success))
         for k, v in self.loop.sums.items():
             row[self.metric_names.get(k, k)] = float(v) / max(self.loop.updates_since_log, 1)
-        log_alpha = self.agent.log_alpha.detach()
-        weights = balance_weights(log_alpha).cpu().numpy()
+        log_alpha, ones = self.agent.log_alpha.detach(), np.ones(len(self.logger.task_names))
+        weights = balance_weights(log_alpha).cpu().numpy() if self.cfg.sac.balance else ones
         for i, name in enumerate(self.logger.task_names):
             row[f"alpha/{name}"] = float(log_alpha[i].exp())
             row[f"balance/{name}"] = float(weights[i])
