@@ -141,3 +141,46 @@ def test_the_report_shows_the_gifs_of_the_best_run_with_videos(
     assert (
         'id="videos"' in page and 'src="videos/mt1-reach-v3-fixed-mt-sac_h20-reach-v3.gif"' in page
     )
+
+
+_CONTEXTS = """
+import numpy as np
+from softmod.video import gl_backend
+backend, problem = gl_backend()
+assert backend, problem
+from softmod.config import EnvConfig
+from softmod.envs.metaworld_env import MetaWorldMultiTaskEnv
+env = MetaWorldMultiTaskEnv(EnvConfig(benchmark="mt10", goals="fixed"), 0, 0,
+                            render=("corner3", 64, 64))
+env.reset()
+first, last = env.render(0), env.render(9)
+again = env.render(0)  # after env 9 created its context
+print(int(np.array_equal(first, again)), int(np.array_equal(first, last)), float(first.std()))
+"""
+
+
+@pytest.mark.slow
+def test_every_env_of_a_multi_task_env_renders_with_its_own_gl_context() -> None:
+    """Rendering env 0 after env 9 gives env 0's image (it drew garbage with env 9's context)."""
+    out = subprocess.run([sys.executable, "-c", _CONTEXTS], capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    same, other, std = out.stdout.split()
+    assert same == "1" and other == "0" and float(std) > 10
+
+
+@pytest.mark.slow
+def test_eval_camera_option_picks_the_view(reach_videos: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import imageio.v3 as iio
+
+    run = tmp_path / "reach"
+    shutil.copytree(reach_videos, run, ignore=shutil.ignore_patterns("videos"))
+    out = _softmod("eval", str(run), "--episodes", "1", "--video", "1", "--camera", "topview",
+                   "--device", "cpu")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((run / "videos" / "videos.json").read_text())["camera"] == "topview"
+    top = iio.imread(run / "videos" / "reach-v3.mp4")[0, 40:].astype(np.int16)
+    corner = iio.imread(reach_videos / "videos" / "reach-v3.mp4")[0, 40:].astype(np.int16)
+    assert top.std() > 10 and np.abs(top - corner).mean() > 10  # another view of the same state

@@ -16,6 +16,7 @@ import tyro
 
 from softmod.config import RunConfig
 from softmod.resolve import TrainOptions, default_run_dir
+from softmod.video import Camera
 
 
 @dataclass
@@ -71,6 +72,9 @@ class EvalArgs:
     """Also render this many deterministic episodes per task (the evaluation's first ones) to
     RUN_DIR/videos/<task>.mp4 and .gif (Meta-World runs; MuJoCo offscreen, MUJOCO_GL=egl or
     osmesa). 0: no video."""
+    camera: Camera = "corner"
+    """Meta-World camera of the videos (corner: Meta-World's default; corner3 shows the whole
+    table from above the far corner)."""
 
 
 @dataclass
@@ -182,7 +186,8 @@ def run_eval(args: EvalArgs) -> None:
     write_eval_json(out, protocol, result)
     Console(stderr=True).print(f"wrote {out}")
     if args.video and video:
-        render_videos(args.run_dir, args.video, device, args.checkpoint, args.seed, args.precision)
+        render_videos(args.run_dir, args.video, device, args.checkpoint, args.seed, args.precision,
+                      camera=args.camera)  # fmt: skip
         Console(stderr=True).print(f"wrote {args.run_dir / 'videos'} (MP4 and GIF per task)")
 
 

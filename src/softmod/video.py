@@ -34,12 +34,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
-FLIPPED = ("corner", "corner2", "corner3")  # render upside down (see the module doc)
-CAMERA = "corner"  # Meta-World's cameras: corner, corner2, corner3, topview, behindGripper, ...
+# Meta-World v3's cameras (every task's model has them); `softmod eval --camera` takes one
+Camera = Literal["corner", "corner2", "corner3", "corner4", "topview", "behindGripper",
+                 "gripperPOV"]  # fmt: skip
+CAMERAS: tuple[str, ...] = get_args(Camera)
+FLIPPED = ("corner", "corner2", "corner3", "corner4")  # render upside down (see the module doc)
+CAMERA = "corner"  # Meta-World's default view
 SIZE = (320, 320)  # (width, height) of the MP4 frames: multiples of 16 (the codec's blocks)
 GIF_STRIDE = 2  # every 2nd frame, at half the size
 GIF_COLOURS = 64  # palette of the small GIF

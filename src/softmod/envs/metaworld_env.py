@@ -249,8 +249,18 @@ class MetaWorldMultiTaskEnv(MultiTaskVecEnv):
         )
 
     def render(self, i: int) -> np.ndarray:
-        """The ``(height, width, 3)`` uint8 image of env ``i`` now (built with ``render``)."""
-        return self.envs[i].render()
+        """The ``(height, width, 3)`` uint8 image of env ``i`` now (built with ``render``).
+
+        Each env has its own offscreen OpenGL context, and gymnasium's renderer makes its context
+        current only when it is created (or holds several viewers): rendering env ``i`` while the
+        last-created context is current draws env ``i``'s scene with another context's uploaded
+        meshes and textures, i.e. garbage. So env ``i``'s context is made current first (through
+        gymnasium's ``MujocoRenderer._get_viewer``, which also creates the viewer on first use)."""
+        env = self.envs[i]
+        renderer = getattr(env, "mujoco_renderer", None)
+        if renderer is not None and env.render_mode is not None:
+            renderer._get_viewer(env.render_mode).make_context_current()
+        return env.render()
 
     def close(self) -> None:
         """Close every simulator (and its offscreen renderer)."""
