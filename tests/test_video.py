@@ -141,6 +141,13 @@ def test_the_report_shows_the_gifs_of_the_best_run_with_videos(
     assert (
         'id="videos"' in page and 'src="videos/mt1-reach-v3-fixed-mt-sac_h20-reach-v3.gif"' in page
     )
+    assert "videos of final.pt, camera corner;" in page  # what the GIFs show
+    bare = build_report([reach_videos], tmp_path / "bare", routing=False, progress=False,
+                        videos=False)  # fmt: skip
+    assert not (tmp_path / "bare" / "videos").exists() and not any(
+        f.suffix == ".gif" for f in bare.files
+    )
+    assert 'id="videos"' not in (tmp_path / "bare" / "index.html").read_text()
 
 
 _CONTEXTS = """

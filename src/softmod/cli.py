@@ -102,6 +102,9 @@ class ReportArgs:
     """Compare the runs at equal samples, finished or not: their evaluation at this env step
     (softmod eval of that step's checkpoint, else the periodic one of eval.csv); runs without one
     are skipped. 'common': the largest step that every run has reached. Default: final numbers."""
+    videos: bool = True
+    """Copy the GIFs of softmod eval --video (the best run per method that has them) into the
+    report and show them."""
 
 
 @dataclass
@@ -222,6 +225,7 @@ def run_report(args: ReportArgs) -> None:
         progress=args.progress,
         console=console,
         at=args.at,
+        videos=args.videos,
     )
     console.print(
         f"report of {len(report.runs)} runs in {len(report.groups)} groups "

@@ -334,10 +334,12 @@ def build_report(
     progress: bool = True,
     console: Console | None = None,
     at: int | str | None = None,
+    videos: bool = True,
 ) -> Report:
     """Read the runs at or under ``paths`` and write the report into ``out`` (see module doc);
     ``at``: an env step, or ``"common"`` (the largest one every run reached), to compare every run
-    at its periodic evaluation there instead of its final one."""
+    at its periodic evaluation there instead of its final one; ``videos``: copy the GIFs of
+    ``softmod eval --video`` in (the best run per method that has them)."""
     console = console or Console(stderr=True)
     device = device or torch.device("cpu")
     if at == "common":
@@ -451,9 +453,9 @@ def build_report(
                 for p in r.diagrams
             ]
         sections.append(Section("Figures 3 and 4: routing", "routing", text=text, figures=figs))
-    videos, gifs = video_section(groups, out)  # issue 22: GIFs of softmod eval --video
-    if videos is not None:
-        sections.append(videos)
+    shown, gifs = video_section(groups, out) if videos else (None, [])  # issue 22
+    if shown is not None:
+        sections.append(shown)
         report.files += gifs
     sections.append(
         Section("Per-task success and return", "per-task", tables=per_task, collapsed=True)

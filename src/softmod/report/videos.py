@@ -8,6 +8,7 @@ the page stays self-contained.
 from __future__ import annotations
 
 import html
+import json
 import os
 import shutil
 from pathlib import Path
@@ -24,6 +25,15 @@ def best_video_runs(groups: dict[GroupKey, list[Run]]) -> dict[GroupKey, Run]:
         if with_gifs:
             best[key] = max(with_gifs, key=lambda r: (float(r.success.mean()), -r.seed))
     return best
+
+
+def _made_from(run_dir: Path) -> str:
+    """What the videos show: ``videos of step-000000680000.pt, camera corner3`` (videos.json)."""
+    try:
+        meta = json.loads((run_dir / "videos" / "videos.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "videos of an unknown checkpoint (no videos.json)"
+    return f"videos of {meta.get('checkpoint', '?')}, camera {meta.get('camera', '?')}"
 
 
 def video_section(
@@ -54,6 +64,7 @@ def video_section(
                 "</figcaption></figure>"
             )
         mean = f"mean success {float(run.success.mean()):.1%}"
-        text.append(f"<b>{html.escape(label)}</b> ({mean}, {html.escape(str(run.path))})<br>")
+        text.append(f"<b>{html.escape(label)}</b> ({mean}; {html.escape(_made_from(run.path))}; "
+                    f"{html.escape(str(run.path))})<br>")  # fmt: skip
         text.append("".join(cells))
     return Section("Videos", "videos", text=text), copied
