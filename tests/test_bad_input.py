@@ -117,6 +117,35 @@ def test_bad_report_options_are_refused_before_any_work(run: Path, tmp_path: Pat
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ("eval RUN --camera top", "unknown --camera 'top'; allowed: corner, corner2, corner3,"),
+        ("eval RUN --precision fp16", "unknown --precision 'fp16'; allowed: fp32, bf16"),
+        ("eval RUN --episodes ten", "--episodes 'ten' is not an integer"),
+        ("report RUN --device gpu", "unknown --device 'gpu'; allowed: auto, cpu, cuda"),
+        ("report RUN --bogus", "unknown option --bogus; allowed: --out, --routing,"),
+        ("params --benchmark mt20", "unknown --benchmark 'mt20'; allowed: mt10, mt50"),
+        ("bench --threads two", "--threads 'two' is not an integer"),
+        ("sweep --precision fp8", "unknown --precision 'fp8'; allowed: fp32, bf16"),
+    ],
+)
+def test_every_subcommand_refuses_a_bad_choice_or_number_in_one_line(
+    tmp_path: Path, capsys, argv: str, expected: str
+) -> None:
+    """tyro's own message for these is a multi-line box; the check runs before it parses."""
+    err = _error(shlex.split(argv.replace("RUN", str(tmp_path / "run"))), capsys)
+    assert expected in err
+    assert _listing(tmp_path) == []
+
+
+def test_none_is_a_choice_of_an_option_that_may_be_none() -> None:
+    from softmod.cli import EvalArgs
+    from softmod.cli_checks import precheck_argv
+
+    precheck_argv(EvalArgs, ["RUN", "--precision", "None", "--seed", "None"])  # no error
+
+
 def test_presets_matching_nothing_is_an_error(capsys) -> None:
     err = _error(["presets", "--match", "mt10-conditoned"], capsys)
     assert "no preset name contains it" in err and "closest: " in err

@@ -340,9 +340,12 @@ def main(argv: list[str] | None = None) -> None:
     from softmod.validation import ConfigError
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "train":
+    subcommands = {"train": TrainArgs, "eval": EvalArgs, "report": ReportArgs,
+                   "presets": PresetsArgs, "sweep": SweepArgs, "params": ParamsArgs,
+                   "bench": BenchArgs}  # fmt: skip
+    if argv and argv[0] in subcommands:
         try:
-            precheck_argv(TrainArgs, argv[1:])
+            precheck_argv(subcommands[argv[0]], argv[1:])
         except ConfigError as err:
             print(f"softmod: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None

@@ -1,4 +1,4 @@
-"""Command-line checks of ``softmod train`` that give one-line errors (exit code 2, no traceback).
+"""Command-line checks that give one-line errors (exit code 2, no traceback), for every subcommand.
 
 tyro reports a bad choice or a non-number in a multi-line box; :func:`precheck_argv` finds those
 first, from the option types of the argument dataclass (``softmod/resolve.py`` declares them).
@@ -8,8 +8,11 @@ any that would change the run.
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
+
+import tyro
 
 from softmod.resolve import config_flag, option_kinds, options_from_config, resolve_config
 from softmod.validation import ConfigError
@@ -30,8 +33,14 @@ def given_options(argv: list[str]) -> set[str]:
 
 
 def precheck_argv(args_cls: type, argv: list[str]) -> None:
-    """Refuse unknown options, bad choices and non-numbers with a one-line ConfigError."""
-    kinds = option_kinds(args_cls)
+    """Refuse unknown options, bad choices and non-numbers with a one-line ConfigError (``None``
+    is a choice of the options that may be None)."""
+    hints = typing.get_type_hints(args_cls)
+    marker = typing.get_args(tyro.conf.Positional[int])[1]
+    positional = {n for n, h in typing.get_type_hints(args_cls, include_extras=True).items()
+                  if marker in typing.get_args(h)[1:]}  # fmt: skip
+    kinds = {n: k for n, k in option_kinds(args_cls).items() if n not in positional}
+    optional = {n for n in kinds if type(None) in typing.get_args(hints[n])}
     i = 0
     while i < len(argv):
         tok = argv[i]
@@ -56,7 +65,8 @@ def precheck_argv(args_cls: type, argv: list[str]) -> None:
         if kind is Path and value == "":
             raise ConfigError(f"{_flag(name)} is empty; give a path")
         if isinstance(kind, tuple) and value not in kind:
-            raise ConfigError(f"unknown {_flag(name)} {value!r}; allowed: {', '.join(kind)}")
+            if not (value == "None" and name in optional):
+                raise ConfigError(f"unknown {_flag(name)} {value!r}; allowed: {', '.join(kind)}")
         if kind in (int, float) and value != "None":
             try:
                 kind(value)
