@@ -296,6 +296,13 @@ def test_report_at_skips_runs_short_of_the_step_and_common_is_the_last_shared_st
         s for s in rep.skipped if s.path.parent.name == "mt-sac" and s.path.name != "s2-crashed"
     ]
     assert len(short) == 2 and all("3,000" in s.reason for s in short), short
+    # out of the tables, but mt-sac still has its curve (to 3,000) in Figure 5
+    curves = rep.curves[("toy4", "fixed", "mt-sac")]
+    assert {0, 1} <= {r.seed for r in curves} and all(r.curve_steps[-1] < 5000 for r in curves)
+    assert (
+        rep.curves[("toy4", "fixed", "soft-shallow")]
+        == rep.groups[("toy4", "fixed", "soft-shallow")]
+    )
     common = build_report([sweep], tmp_path / "common", routing=False, progress=False, at="common")
     last = [
         max(int(float(r["step"])) for r in _csv(sweep / "mt-sac" / f"s{s}" / "eval.csv"))

@@ -46,6 +46,7 @@ from softmod.report.collect import (
     base_row,
     collect_runs,
     common_eval_step,
+    curve_groups,
     find_run_dirs,
     group_runs,
     setting_label,
@@ -95,6 +96,7 @@ class Report:
     routing: list[RoutingSummary] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     at: int | None = None  # the equal-samples step (--at), or None: final evaluations
+    curves: dict[GroupKey, list[Run]] = field(default_factory=dict)  # Figure 5's (curve_groups)
 
 
 def _stats(groups: dict[GroupKey, list[Run]], notes: list[str]) -> dict[GroupKey, GroupStats]:
@@ -123,9 +125,9 @@ def _is_ablation(row: str) -> bool:
 def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]:
     """Figure 5 per setting, and Figure 6 capacity / ablation curves where such runs exist."""
     made = []
-    settings = sorted({(b, g) for b, g, _ in report.groups})
+    settings = sorted({(b, g) for b, g, _ in report.curves})
     for b, g in settings:
-        rows = [r for bb, gg, r in report.groups if (bb, gg) == (b, g)]
+        rows = [r for bb, gg, r in report.curves if (bb, gg) == (b, g)]
         main = [r for r in rows if not _is_capacity(r) and not _is_ablation(r)]
         capacity = [r for r in rows if _is_capacity(r)]
         ablation = [r for r in rows if _is_ablation(r)]
@@ -140,7 +142,7 @@ def _curve_figures(report: Report, fig_dir: Path) -> list[tuple[Path, str, str]]
             series = []
             evals = set()
             for row in selected:
-                runs = report.groups[(b, g, row)]
+                runs = report.curves[(b, g, row)]
                 steps, mean, std = aggregate_curves(
                     [(r.curve_steps, r.curve_success) for r in runs]
                 )
@@ -168,7 +170,7 @@ def _task_curve_figure(
     learns, and when; mean over seeds with the ±1 std band."""
     per_task: dict[str, list[figures.CurveSeries]] = {}
     for row in rows:
-        runs = report.groups[(benchmark, goals, row)]
+        runs = report.curves[(benchmark, goals, row)]
         for i, task in enumerate(runs[0].tasks):
             steps, mean, std = aggregate_curves(
                 [(r.curve_steps, r.curve_tasks[:, i]) for r in runs if r.tasks == runs[0].tasks]
@@ -353,7 +355,8 @@ def build_report(
     fig_dir = out / "figures"
     notes: list[str] = []
     groups = group_runs(runs)
-    report = Report(out, runs, skipped, groups, _stats(groups, notes), at=at)
+    report = Report(out, runs, skipped, groups, _stats(groups, notes), at=at,
+                    curves=curve_groups(runs, skipped, at))  # fmt: skip
     ckpt = "final.pt" if at is None else step_checkpoint_name(at)
     soft = [(k, rs[0]) for k, rs in groups.items() if routing and rs[0].soft_modular]
 

@@ -346,3 +346,22 @@ def group_runs(runs: list[Run]) -> dict[GroupKey, list[Run]]:
         groups.setdefault(r.key, []).append(r)
     ordered = sorted(groups, key=lambda k: (k[0], k[1], row_sort_key(k[2])))
     return {k: sorted(groups[k], key=lambda r: (r.seed, str(r.path))) for k in ordered}
+
+
+def curve_groups(
+    runs: list[Run], skipped: list[Skipped], at: int | None
+) -> dict[GroupKey, list[Run]]:
+    """The groups the training-curve figures draw: the report's runs and, with ``at``, each
+    group whose runs all stopped short of ``at`` (skipped from the tables), at its last periodic
+    evaluation, so that a method still training keeps its curve in Figure 5."""
+    groups = group_runs(runs)
+    if at is None:
+        return groups
+    short: list[Run] = []
+    for s in skipped:
+        steps = [int(float(r["step"])) for r in eval_rows(s.path / "eval.csv")]
+        if steps and max(steps) < at:
+            loaded = load_run(s.path, max(steps))
+            if isinstance(loaded, Run) and loaded.key not in groups:
+                short.append(loaded)
+    return group_runs(runs + short) if short else groups  # in the tables' row order
