@@ -351,16 +351,15 @@ def group_runs(runs: list[Run]) -> dict[GroupKey, list[Run]]:
 def curve_groups(
     runs: list[Run], skipped: list[Skipped], at: int | None
 ) -> dict[GroupKey, list[Run]]:
-    """The groups the training-curve figures draw: the report's runs and, with ``at``, each
-    group whose runs all stopped short of ``at`` (skipped from the tables), at its last periodic
-    evaluation, so that a method still training keeps its curve in Figure 5."""
+    """The groups the training-curve figures draw: the report's runs, and each group all of
+    whose runs were skipped from the tables as unfinished (no final evaluation; with ``at``:
+    stopped short of it), at their last periodic evaluation, so that a method still training
+    keeps its curve in Figure 5."""
     groups = group_runs(runs)
-    if at is None:
-        return groups
     short: list[Run] = []
     for s in skipped:
         steps = [int(float(r["step"])) for r in eval_rows(s.path / "eval.csv")]
-        if steps and max(steps) < at:
+        if steps and (at is None or max(steps) < at):
             loaded = load_run(s.path, max(steps))
             if isinstance(loaded, Run) and loaded.key not in groups:
                 short.append(loaded)

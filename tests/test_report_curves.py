@@ -1,0 +1,48 @@
+"""Figure 5 of ``softmod report`` keeps the curve of a method whose runs are all unfinished
+(final report) or all short of ``--at`` (equal samples); the tables leave them out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from softmod.config import EnvConfig, RunConfig, SACConfig, save_config
+from softmod.report.collect import collect_runs, curve_groups
+
+TASKS = ["reach-v3", "push-v3"]
+
+
+def _run(root: Path, method: str, steps: list[int], finished: bool) -> Path:
+    run = root / method
+    run.mkdir(parents=True)
+    cfg = RunConfig(env=EnvConfig(benchmark="mt10", goals="fixed"), method=method,
+                    sac=SACConfig(balance=method == "soft-shallow"))  # fmt: skip
+    save_config(cfg, run / "config.json")
+    head = "step,eval/mean_success,eval/mean_return," + ",".join(
+        f"eval/{t}/success,eval/{t}/return" for t in TASKS
+    )
+    rows = [f"{s},0.5,10,1,15,0,5" for s in steps]
+    (run / "eval.csv").write_text("\n".join([head, *rows]) + "\n")
+    if finished:
+        tasks = {t: {"success": 1.0 - i, "return": 10.0} for i, t in enumerate(TASKS)}
+        (run / "final_eval.json").write_text(json.dumps({"episodes_per_task": 5, "tasks": tasks}))
+    return run
+
+
+@pytest.mark.parametrize("at", [None, 30])
+def test_a_method_left_out_of_the_tables_keeps_its_curve(tmp_path: Path, at: int | None) -> None:
+    done = _run(tmp_path, "mt-mh-sac", [10, 20, 30], finished=True)
+    training = _run(tmp_path, "soft-shallow", [10, 20], finished=False)
+    runs, skipped = collect_runs([done, training], at)
+    assert [r.method for r in runs] == ["mt-mh-sac"] and [s.path for s in skipped] == [training]
+    curves = curve_groups(runs, skipped, at)
+    assert list(curves) == [("mt10", "fixed", "mt-mh-sac"), ("mt10", "fixed", "soft-shallow")]
+    (shown,) = curves[("mt10", "fixed", "soft-shallow")]
+    assert shown.curve_steps.tolist() == [10, 20] and shown.curve_success.tolist() == [0.5, 0.5]
+    # a run short of a step it has not reached yet, next to a finished one of its own method:
+    # the method's curve stays that of the runs in the tables
+    extra = _run(tmp_path / "s1", "mt-mh-sac", [10], finished=False)
+    runs, skipped = collect_runs([done, training, extra], at)
+    assert curve_groups(runs, skipped, at)[("mt10", "fixed", "mt-mh-sac")] == runs
