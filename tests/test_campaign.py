@@ -50,8 +50,8 @@ def test_the_plan_runs_in_order_and_a_larger_budget_continues_the_same_run(
     records = [json.loads((out / f"{n}.json").read_text()) for n in names]
     assert [r["env_steps"] for r in records] == [1000, 2000, 1000]
     assert records[1]["run_dir"] == records[0]["run_dir"]  # one run directory, extended
-    assert len([d for d in runs.iterdir() if d.name != "logs"]) == 2
-    log = (runs / "logs" / "toy-fixed-mt-sac-2k-s0.log").read_text()
+    assert len(list(runs.iterdir())) == 2  # the run directories only: the logs lie beside
+    log = (runs.with_name(runs.name + "-logs") / "toy-fixed-mt-sac-2k-s0.log").read_text()
     assert "--resume" in log and "--budget 2000" in log
     table = capsys.readouterr().out
     assert table.count("| done |") == 3 and table.count(" at 2,000 |") == 2  # last evaluations
@@ -73,7 +73,7 @@ def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
         time.sleep(0.5)
         evals = [line for f in runs.glob("*/eval.csv") for line in f.read_text().splitlines()]
-    (run_dir,) = [d for d in runs.iterdir() if d.name != "logs"]
+    (run_dir,) = list(runs.iterdir())
     held = CAMPAIGN.training_pid(run_dir)
     assert held is not None and held != proc.pid  # its run.py child trains it
     proc.send_signal(signal.SIGTERM)
@@ -86,7 +86,8 @@ def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(
     record = json.loads((out / f"toy-fixed-mt-sac-200k-s0-{date}-partial.json").read_text())
     # the last logged step (partial.py) and the stop's checkpoint (--status: where resume goes on)
     assert 400 <= record["runs"][0]["reached_env_steps"] <= state.found.reached
-    assert "stopped at step" in (runs / "logs" / "toy-fixed-mt-sac-200k-s0.log").read_text()
+    log = runs.with_name(runs.name + "-logs") / "toy-fixed-mt-sac-200k-s0.log"
+    assert "stopped at step" in log.read_text()
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,9 @@ goals, task, method, seed, precision, horizon; the one that got furthest if seve
 
 The campaign starts the first ``resume`` / ``extend`` / ``new`` runs until ``--slots`` run at once
 (runs trained by other processes count), each ``run.py`` with one PyTorch thread and its output
-appended to ``RUNS_DIR/logs/<name>.log``; when one ends the next starts; it exits when nothing is
-left to start or run. SIGTERM or SIGINT stops every run it started (one SIGTERM each: they save a
+appended to ``RUNS_DIR-logs/<name>.log`` (beside ``RUNS_DIR``: not taken for a run); when one
+ends the next starts; it exits when nothing is left to start or run. SIGTERM or SIGINT stops
+every run it started (one SIGTERM each: they save a
 checkpoint; a run in its final evaluation is finished by the next ``--resume``), then writes a
 ``partial.py`` record of every unfinished run of the plan: ``<name>-<date>-partial.{json,md,png}``.
 A bad plan is a one-line error (exit 2) before anything starts.
@@ -286,7 +287,7 @@ class Campaign:
 
     def start(self, st: State) -> None:
         """Start ``run.py`` for an entry, one PyTorch thread, output appended to its log."""
-        logs = self.runs_dir / "logs"
+        logs = self.runs_dir.with_name(self.runs_dir.name + "-logs")
         logs.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(RUN), *st.args, "--runs-dir", str(self.runs_dir), "--out",
                str(self.out)]  # fmt: skip
