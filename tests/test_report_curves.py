@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from softmod.config import EnvConfig, RunConfig, SACConfig, save_config
-from softmod.report.collect import collect_runs, curve_groups
+from softmod.report.collect import collect_runs, curve_groups, group_key
 
 TASKS = ["reach-v3", "push-v3"]
 
@@ -46,3 +46,15 @@ def test_a_method_left_out_of_the_tables_keeps_its_curve(tmp_path: Path, at: int
     extra = _run(tmp_path / "s1", "mt-mh-sac", [10], finished=False)
     runs, skipped = collect_runs([done, training, extra], at)
     assert curve_groups(runs, skipped, at)[("mt10", "fixed", "mt-mh-sac")] == runs
+
+
+def test_group_key_names_the_setting_and_the_row_from_the_config() -> None:
+    """The report and equal_samples.py group runs by this one key."""
+    mt1 = {"env": {"benchmark": "mt1", "task": "reach-v3", "goals": "fixed", "horizon": 500},
+           "method": "mt-sac", "sac": {"balance": False}, "precision": "bf16"}  # fmt: skip
+    assert group_key(mt1, 1) == ("mt1-reach-v3", "fixed", "mt-sac [bf16, h500]")
+    toy = {"env": {"benchmark": "toy", "goals": "random", "horizon": 20},
+           "method": "soft-shallow", "sac": {"balance": True}}  # fmt: skip
+    assert group_key(toy, 4) == ("toy4", "random", "soft-shallow")
+    with pytest.raises(KeyError):
+        group_key({"env": {"benchmark": "mt10", "goals": "fixed"}, "method": "mt-sac"}, 10)

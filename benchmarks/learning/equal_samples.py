@@ -35,8 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import die
 
-from softmod.presets import row_label
-from softmod.report.collect import eval_rows, row_sort_key, setting_label, variant, with_variant
+from softmod.report.collect import eval_rows, group_key, row_sort_key, setting_label
 
 SOLVED = 0.5  # a task counts as solved in a cell when its success over the seeds averages this
 CAPTION = (
@@ -60,9 +59,8 @@ def load(run_dir: Path) -> Curve:
     """One run directory's config and ``eval.csv``; a one-line error where either is missing."""
     try:
         cfg = json.loads((run_dir / "config.json").read_text())
-        env, method = cfg["env"], cfg["method"]
-        row = with_variant(row_label(method, bool(cfg["sac"]["balance"])), variant(cfg))
         seed = int(cfg["seed"])
+        group_key(cfg, 0)  # a malformed config is caught here
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         die("equal_samples.py", f"{run_dir}: not a run directory of softmod ({err})")
     rows = eval_rows(run_dir / "eval.csv")
@@ -71,8 +69,8 @@ def load(run_dir: Path) -> Curve:
     tasks = [k.split("/")[1] for k in rows[0] if k.count("/") == 2 and k.endswith("/success")]
     by_step = {int(float(r["step"])): {k: float(v) for k, v in r.items() if v not in ("", "nan")}
                for r in rows}  # fmt: skip
-    bench = env["benchmark"] if env["benchmark"] != "mt1" else f"mt1-{env.get('task')}"
-    return Curve(run_dir, f"{setting_label(bench, env['goals'])} {row}", seed, tasks, by_step)
+    bench, goals, row = group_key(cfg, len(tasks))
+    return Curve(run_dir, f"{setting_label(bench, goals)} {row}", seed, tasks, by_step)
 
 
 def groups_of(curves: list[Curve]) -> dict[str, list[Curve]]:

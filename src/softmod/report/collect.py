@@ -265,16 +265,31 @@ def _read_curve(path: Path, tasks: list[str]) -> tuple[np.ndarray, np.ndarray, n
             np.asarray(per_task, np.float64).reshape(len(rows), len(tasks)))  # fmt: skip
 
 
+def group_key(cfg: dict, n_tasks: int) -> GroupKey:
+    """A run's group from its ``config.json``: (benchmark, goals, row). The benchmark names the
+    task of an MT1 run (``mt1-<task>``) and the task count of a toy run (``toy<T>``: toy runs with
+    different task counts are not comparable); the row is the method marked for other balance
+    weights (:func:`row_label`) and settings (:func:`variant`). Raises KeyError/TypeError on a
+    malformed config."""
+    env = cfg["env"]
+    benchmark = env["benchmark"]
+    if benchmark == "mt1":
+        benchmark = f"mt1-{env.get('task')}"
+    elif benchmark == "toy":
+        benchmark = f"toy{n_tasks}"
+    row = with_variant(row_label(cfg["method"], bool(cfg["sac"]["balance"])), variant(cfg))
+    return benchmark, env["goals"], row
+
+
 def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
     """Read one run directory; an unfinished or unreadable one is returned as :class:`Skipped`.
     With ``at``, its success is the periodic evaluation at that step (finished or not)."""
     run_dir = Path(run_dir)
     try:
         cfg = json.loads((run_dir / "config.json").read_text())
-        env = cfg["env"]
         method = cfg["method"]
-        balance = bool(cfg["sac"]["balance"])
         seed = int(cfg["seed"])
+        group_key(cfg, 0)  # a malformed config is caught here, before the evaluation is read
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
         return Skipped(run_dir, f"unreadable config.json ({err})")
     try:
@@ -288,11 +303,7 @@ def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
         return Skipped(run_dir, final)
     tasks_data, episodes, source = final
     tasks = list(tasks_data)
-    benchmark = env["benchmark"]
-    if benchmark == "mt1":
-        benchmark = f"mt1-{env.get('task')}"
-    elif benchmark == "toy":
-        benchmark = f"toy{len(tasks)}"  # toy runs with different task counts are not comparable
+    benchmark, goals, row = group_key(cfg, len(tasks))
     params = run_dir / "params.json"
     policy_params = None
     if params.is_file():
@@ -305,9 +316,9 @@ def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
         path=run_dir,
         config=cfg,
         benchmark=benchmark,
-        goals=env["goals"],
+        goals=goals,
         method=method,
-        row=with_variant(row_label(method, balance), variant(cfg)),
+        row=row,
         seed=seed,
         tasks=tasks,
         success=np.array([float(tasks_data[t]["success"]) for t in tasks]),
