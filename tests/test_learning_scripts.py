@@ -73,10 +73,10 @@ def test_record_resume_and_plot(tmp_path: Path) -> None:
     assert split["train_wall_s"] > 0
 
     PLOT.main(out)
-    png = (out / "toy-fixed.png").read_bytes()
+    png = (out / "toy-fixed-1k.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     summary = (out / "summary.md").read_text()
-    assert summary.count("| toy-fixed | mt-sac | 1,200 |") == 2
+    assert summary.count("| toy-fixed | mt-sac s0 | 1,200 |") == 2
 
 
 @pytest.mark.parametrize(
@@ -226,3 +226,14 @@ def test_task_use_measures_dependence_on_the_task_id(tmp_path: Path, capsys) -> 
         task_use.main("bad", [tmp_path / "nothing"], out=out)
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert err.value.code == 2 and "not a softmod run" in line and not (out / "bad.json").exists()
+
+
+def test_plot_groups_records_by_budget_and_labels_their_settings() -> None:
+    """plot.py: a 120k check and a 1M run get separate figures; a label names the precision and
+    horizon the way softmod report does, and the seed."""
+    rec = {"benchmark": "mt10", "goals": "fixed", "method": "soft-shallow", "seed": 1,
+           "env_steps": 1_000_000, "precision": "bf16", "horizon": 500}  # fmt: skip
+    assert PLOT.group_key(rec) == "mt10-fixed-1000k"
+    assert PLOT.group_key({**rec, "env_steps": 120_000}) == "mt10-fixed-120k"
+    assert PLOT.label(rec) == "soft-shallow [bf16, h500] s1"
+    assert PLOT.label({**rec, "precision": "fp32", "horizon": 150}) == "soft-shallow s1"

@@ -16,6 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from softmod.report.collect import variant
+
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "learning"
 
 
@@ -26,10 +28,26 @@ def load(results: Path = RESULTS) -> list[dict]:
 
 
 def group_key(rec: dict) -> str:
-    """Single-task runs share one figure; multi-task runs one per benchmark and setting."""
-    if rec["benchmark"] == "mt1":
-        return f"single-task-{rec['goals']}"
-    return f"{rec['benchmark']}-{rec['goals']}"
+    """Single-task runs share one figure; multi-task runs one per benchmark and setting; both
+    one per budget (a 120k check and a 1M run are not drawn on one axis)."""
+    bench = "single-task" if rec["benchmark"] == "mt1" else rec["benchmark"]
+    return f"{bench}-{rec['goals']}-{rec['env_steps'] // 1000}k"
+
+
+def label(rec: dict) -> str:
+    """The task (single-task runs) or method, with the report's variant (precision, horizon) and
+    the seed: ``soft-shallow [bf16, h500] s0``."""
+    what = rec["task"] if rec["benchmark"] == "mt1" else rec["method"]
+    cfg = {"precision": rec.get("precision", "fp32"),
+           "env": {"benchmark": rec["benchmark"], "horizon": rec.get("horizon", 150)}}  # fmt: skip
+    var = variant(cfg)
+    return f"{what}{f' [{var}]' if var else ''} s{rec['seed']}"
+
+
+def mean_return(rec: dict) -> float:
+    """The final evaluation's mean return over tasks (nan for records made before it was kept)."""
+    tasks = rec["final_eval"]["tasks"].values()
+    return sum(float(t.get("return", "nan")) for t in tasks) / len(tasks)
 
 
 def plot_group(key: str, recs: list[dict], out: Path) -> Path:
@@ -37,13 +55,13 @@ def plot_group(key: str, recs: list[dict], out: Path) -> Path:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.1, 1]})
     names = []
     for rec in recs:
-        label = rec["task"] if rec["benchmark"] == "mt1" else rec["method"]
-        label += " bf16" if rec.get("precision") == "bf16" else ""  # issue 17: fp32 next to bf16
+        name = label(rec)
         steps = [row["step"] for row in rec["curve"]]
         success = [100 * row["eval/mean_success"] for row in rec["curve"]]
         final = 100 * rec["final_eval"]["mean_success"]
-        ax.plot(steps, success, marker="o", ms=3, label=f"{label} (final {final:.0f}%)")
-        names.append(label)
+        ax.plot(steps, success, marker="o", ms=3 if len(steps) < 40 else 0,
+                label=f"{name} (final {final:.0f}%)")  # fmt: skip
+        names.append(name)
     ax.set_xlabel("environment steps (all tasks)")
     ax.set_ylabel("success rate (%)")
     ax.set_ylim(-3, 103)
@@ -53,10 +71,17 @@ def plot_group(key: str, recs: list[dict], out: Path) -> Path:
     # every record's tasks (single-task runs: one task each, one bar per task, no grouping)
     tasks = list(dict.fromkeys(t for r in recs for t in r["final_eval"]["tasks"]))
     shared = all(len(r["final_eval"]["tasks"]) == len(tasks) for r in recs)
-    width = 0.8 / len(recs) if shared else 0.6
+    # bars side by side: every record at every task (shared), or the records of one task (an fp32
+    # and a bf16 run of reach-v3) next to each other
+    peers = [[r for r in recs if t in r["final_eval"]["tasks"]] for t in tasks]
+    width = 0.8 / (len(recs) if shared else max(len(p) for p in peers) + 0.33)
     for i, rec in enumerate(recs):
         own = rec["final_eval"]["tasks"]
-        shift = (i - (len(recs) - 1) / 2) * width if shared else 0.0
+        if shared:
+            shift = (i - (len(recs) - 1) / 2) * width
+        else:
+            same = next(p for p, t in zip(peers, tasks, strict=True) if t in own)
+            shift = (same.index(rec) - (len(same) - 1) / 2) * width
         xs = [j + shift for j, t in enumerate(tasks) if t in own]
         bars = bx.bar(xs, [100 * own[t]["success"] for t in tasks if t in own], width,
                       label=names[i])  # fmt: skip
@@ -70,8 +95,8 @@ def plot_group(key: str, recs: list[dict], out: Path) -> Path:
     if len(recs) > 1:
         bx.legend(fontsize=8)
     budget = max(r["env_steps"] for r in recs)
-    fig.suptitle(f"softmod learning check: {key}, budget {budget:,} env steps, seed "
-                 f"{recs[0]['seed']}, {recs[0]['machine']['cpu']}")  # fmt: skip
+    cpus = ", ".join(sorted({r["machine"]["cpu"] for r in recs}))
+    fig.suptitle(f"softmod learning check: {key}, budget {budget:,} env steps, {cpus}")
     fig.tight_layout()
     path = out / f"{key}.png"
     fig.savefig(path, dpi=110)
@@ -82,15 +107,16 @@ def plot_group(key: str, recs: list[dict], out: Path) -> Path:
 def summary(records: list[dict]) -> str:
     """A markdown table of every record's final result."""
     lines = [
-        "| benchmark | task / method | env steps | final success (100 ep/task) | wall | device |",
-        "|---|---|---|---|---|---|",
+        "| benchmark | task / method, seed | env steps | final success (100 ep/task) | "
+        "mean return | wall | device |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in records:
-        what = r["task"] if r["benchmark"] == "mt1" else r["method"]
-        what += " (bf16)" if r.get("precision") == "bf16" else ""
+        ret = mean_return(r)
         lines.append(
-            f"| {r['benchmark']}-{r['goals']} | {what} | {r['env_steps']:,} | "
-            f"{100 * r['final_eval']['mean_success']:.1f}% | {r['train_wall_s'] / 60:.0f} min | "
+            f"| {r['benchmark']}-{r['goals']} | {label(r)} | {r['env_steps']:,} | "
+            f"{100 * r['final_eval']['mean_success']:.1f}% | "
+            f"{'–' if ret != ret else f'{ret:.0f}'} | {r['train_wall_s'] / 60:.0f} min | "
             f"{r['device']} ({r['machine']['cpu']}, {r['threads']} thread) |"
         )
     return "\n".join(lines) + "\n"
