@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from softmod.config import EnvConfig, RunConfig, SACConfig, save_config
-from softmod.report.collect import collect_runs, curve_groups, group_key
+from softmod.report.collect import collect_runs, curve_groups, group_key, load_run
 
 TASKS = ["reach-v3", "push-v3"]
 
@@ -58,3 +58,17 @@ def test_group_key_names_the_setting_and_the_row_from_the_config() -> None:
     assert group_key(toy, 4) == ("toy4", "random", "soft-shallow")
     with pytest.raises(KeyError):
         group_key({"env": {"benchmark": "mt10", "goals": "fixed"}, "method": "mt-sac"}, 10)
+
+
+def test_a_short_video_evaluation_does_not_shadow_the_final_one(tmp_path: Path) -> None:
+    """``softmod eval --episodes 1 --video 1`` writes eval_1ep.json; the report keeps reading
+    training's 5-episode final_eval.json, and a 100-episode softmod eval beats both."""
+    run = _run(tmp_path, "mt-sac", [10], finished=True)
+    one = {"episodes_per_task": 1, "checkpoint": "final.pt",
+           "tasks": {t: {"success": 0.0, "return": 1.0} for t in TASKS}}  # fmt: skip
+    (run / "eval_1ep.json").write_text(json.dumps(one))
+    got = load_run(run)
+    assert got.source == "final_eval.json" and got.episodes == 5 and got.success.tolist() == [1, 0]
+    (run / "eval_100ep.json").write_text(json.dumps({**one, "episodes_per_task": 100}))
+    got = load_run(run)
+    assert got.source == "eval_100ep.json" and got.episodes == 100

@@ -406,7 +406,8 @@ def build_report(
     if at is None:
         intro = [
             f"{counted}; final success from <code>eval_100ep.json</code> (softmod eval) where "
-            "present, else the run's last periodic evaluation (<code>final_eval.json</code>): the "
+            "present, else the final weights' evaluation with the most episodes (softmod eval's "
+            "<code>eval_&lt;N&gt;ep.json</code> or training's <code>final_eval.json</code>): the "
             "episodes behind each number are in the detailed table."
         ]
     else:

@@ -1,10 +1,11 @@
 """Finding run directories and reading what the report needs from them.
 
 A run directory is one that holds ``config.json`` (written by ``softmod train``). Its final
-per-task success comes from, in order of preference: the paper-protocol evaluation of
-``softmod eval`` (``eval_100ep.json``), any other ``eval_<N>ep.json`` of the final weights (most
-episodes first), or the last periodic evaluation of training (``final_eval.json``). A run with none
-of them is unfinished: it is skipped with a reason, never a crash.
+per-task success comes from the evaluation of the final weights with the paper's 100 episodes per
+task, else the one with the most episodes: ``softmod eval``'s ``eval_<N>ep.json`` or training's
+last periodic evaluation (``final_eval.json``; on a tie ``softmod eval``'s file), so that a
+1-episode video evaluation never replaces a longer one. A run with none of them is unfinished: it
+is skipped with a reason, never a crash.
 
 ``softmod report --at STEP`` compares runs at equal samples instead: every run's per-task success
 is its evaluation at exactly ``STEP`` environment steps, finished or not: ``softmod eval
@@ -158,25 +159,27 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
 
 
 def _final_results(run_dir: Path) -> tuple[dict, int, str] | None:
-    """Per-task results of the best available final evaluation, its episodes and its file name."""
-    candidates: list[tuple[int, int, Path]] = []
-    for p in run_dir.glob("eval_*ep.json"):
-        m = re.fullmatch(r"eval_(\d+)ep\.json", p.name)
-        if m:
-            episodes = int(m.group(1))
-            candidates.append((episodes == PAPER_EPISODES, episodes, p))
-    for _, _, p in sorted(candidates, reverse=True):
+    """Per-task results of the best available final evaluation, its episodes and its file name:
+    ``softmod eval``'s ``eval_<N>ep.json`` of ``final.pt`` or training's ``final_eval.json``, the
+    paper's episode count first, then the most episodes (a 1-episode video evaluation never
+    shadows a 100-episode one)."""
+    candidates: list[tuple[bool, int, bool, dict, str]] = []
+    for p in [*run_dir.glob("eval_*ep.json"), run_dir / "final_eval.json"]:
+        if p.name != "final_eval.json" and not re.fullmatch(r"eval_\d+ep\.json", p.name):
+            continue
         try:
             data = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
+            episodes = int(data["episodes_per_task"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
         if data.get("checkpoint", "final.pt") == "final.pt" and data.get("tasks"):
-            return data["tasks"], int(data["episodes_per_task"]), p.name
-    final = run_dir / "final_eval.json"
-    if final.is_file():
-        data = json.loads(final.read_text())
-        return data["tasks"], int(data["episodes_per_task"]), final.name
-    return None
+            # on a tie, softmod eval's file before training's (it may hold more per-task data)
+            own = p.name != "final_eval.json"
+            candidates.append((episodes == PAPER_EPISODES, episodes, own, data, p.name))
+    if not candidates:
+        return None
+    *_, data, name = max(candidates, key=lambda c: c[:3])
+    return data["tasks"], int(data["episodes_per_task"]), name
 
 
 def eval_rows(path: Path) -> list[dict[str, str]]:
