@@ -27,7 +27,8 @@ def _run(root: Path, method: str, steps: list[int], finished: bool) -> Path:
     (run / "eval.csv").write_text("\n".join([head, *rows]) + "\n")
     if finished:
         tasks = {t: {"success": 1.0 - i, "return": 10.0} for i, t in enumerate(TASKS)}
-        (run / "final_eval.json").write_text(json.dumps({"episodes_per_task": 5, "tasks": tasks}))
+        final = {"step": steps[-1], "episodes_per_task": 5, "tasks": tasks}
+        (run / "final_eval.json").write_text(json.dumps(final))
     return run
 
 
@@ -72,3 +73,21 @@ def test_a_short_video_evaluation_does_not_shadow_the_final_one(tmp_path: Path) 
     (run / "eval_100ep.json").write_text(json.dumps({**one, "episodes_per_task": 100}))
     got = load_run(run)
     assert got.source == "eval_100ep.json" and got.episodes == 100
+
+
+def test_report_at_the_final_step_takes_the_100_episode_final_evaluation(tmp_path: Path) -> None:
+    """At the step where a run finished, ``--at`` reads the paper's 100-episode evaluation of the
+    final weights, not the 5-episode row of eval.csv; an evaluation of older final weights (a
+    run trained further by a softmod that did not rename it) is never taken for the new ones."""
+    run = _run(tmp_path, "mt-sac", [10, 20, 30], finished=True)
+    hundred = {"episodes_per_task": 100, "checkpoint": "final.pt", "step": 30,
+               "tasks": {t: {"success": 0.25, "return": 3.0} for t in TASKS}}  # fmt: skip
+    (run / "eval_100ep.json").write_text(json.dumps(hundred))
+    got = load_run(run, 30)
+    assert got.source == "eval_100ep.json" and got.episodes == 100
+    assert got.success.tolist() == [0.25, 0.25] and got.returns.tolist() == [3.0, 3.0]
+    got = load_run(run, 20)  # an earlier step: the periodic evaluation there
+    assert got.source == "eval.csv@20" and got.success.tolist() == [1.0, 0.0]
+    (run / "eval_100ep.json").write_text(json.dumps({**hundred, "step": 20}))  # stale
+    assert load_run(run).source == "final_eval.json"
+    assert load_run(run, 30).source == "final_eval.json"  # training's, of those weights

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,9 @@ import softmod.loop as train_module
 from softmod.checkpoint import load_agent, load_file, step_checkpoints
 from softmod.cli import TrainArgs
 from softmod.config import EnvConfig, HardRoutingNetConfig, MLPNetConfig, SACConfig
+from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
 from softmod.loop import RunInterrupted, train
+from softmod.report.collect import load_run
 from softmod.resume import resume
 from softmod.training_support import PID_FILE, hold_run_dir, training_pid
 from softmod.validation import ConfigError
@@ -136,6 +139,28 @@ def test_extending_a_finished_run_with_more_steps(tmp_path: Path) -> None:
     resume(tmp_path / "a", {"total_steps": 600}, progress=False)
     rows = csv_rows(tmp_path / "a" / "train.csv")
     assert [int(r["step"]) for r in rows] == [100, 200, 300, 400, 500, 600]
+
+
+def test_extending_a_finished_run_keeps_the_evaluation_of_its_old_final_weights(
+    tmp_path: Path,
+) -> None:
+    """softmod eval of final.pt is renamed to its step's name by the extension, where report --at
+    finds it; the final report reads the new final weights' evaluation."""
+    run = tmp_path / "a"
+    train(small_config(total_steps=400), run, progress=False)
+    protocol, result = evaluate_run(run, episodes=3)
+    assert protocol["step"] == 400 and protocol["checkpoint"] == "final.pt"
+    write_eval_json(eval_json_path(run, 3), protocol, result)
+    written = (run / "eval_3ep.json").read_text()
+    assert load_run(run, 400).source == "eval_3ep.json"  # the final evaluation, not eval.csv's
+    resume(run, {"total_steps": 600}, progress=False)
+    moved = run / "eval_3ep_step-000000000400.json"
+    assert not (run / "eval_3ep.json").exists() and moved.read_text() == written
+    at = load_run(run, 400)
+    assert at.source == moved.name and at.episodes == 3
+    assert at.success.tolist() == [result.success[i] for i in range(len(at.tasks))]
+    assert load_run(run).source == "final_eval.json"
+    assert json.loads((run / "final_eval.json").read_text())["step"] == 600
 
 
 def _tree(run: Path) -> dict[str, tuple[int, int]]:

@@ -191,6 +191,16 @@ def load_agent(
     return cfg, agent
 
 
+def checkpoint_step(run_dir: Path, name: str = "final.pt") -> int:
+    """The environment step at which ``RUN_DIR/checkpoints/<name>`` was saved; an unreadable
+    file, or one without a step, is a CheckpointError."""
+    path = checkpoint_file(run_dir, name)
+    try:
+        return int(load_file(path)["step"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path} holds no step: not a softmod checkpoint") from None
+
+
 def checkpoint_file(run_dir: Path, name: str) -> Path:
     """``RUN_DIR/checkpoints/<name>``: a file name of that folder (no path), which must exist; a
     bad name is a CheckpointError listing the checkpoints there are."""

@@ -100,8 +100,9 @@ class ReportArgs:
     """Show a progress bar."""
     at: int | Literal["common"] | None = None
     """Compare the runs at equal samples, finished or not: their evaluation at this env step
-    (softmod eval of that step's checkpoint, else the periodic one of eval.csv); runs without one
-    are skipped. 'common': the largest step that every run has reached. Default: final numbers."""
+    (softmod eval of that step's checkpoint, else the final evaluation of a run that finished
+    there, else the periodic one of eval.csv); runs without one are skipped. 'common': the
+    largest step that every run has reached. Default: final numbers."""
     videos: bool = True
     """Copy the GIFs of softmod eval --video (the best run per method that has them) into the
     report and show them."""

@@ -125,7 +125,7 @@ def evaluate_run(
     Returns the protocol description (for the JSON) and the result; ``seed`` defaults to the run's,
     ``precision`` (of acting: fp32 | bf16) to the run's.
     """
-    from softmod.checkpoint import load_agent
+    from softmod.checkpoint import checkpoint_step, load_agent
     from softmod.envs import make_env
 
     if episodes < 1:
@@ -143,6 +143,7 @@ def evaluate_run(
     protocol = {
         "run_dir": str(run_dir),
         "checkpoint": checkpoint,
+        "step": checkpoint_step(run_dir, checkpoint),  # final.pt moves on when a run is extended
         "method": cfg.method,
         "benchmark": cfg.env.benchmark,
         "goals": cfg.env.goals,
@@ -183,6 +184,33 @@ def write_final_eval(run_dir: Path, step: int, result: EvalResult) -> None:
             f"cannot write {FINAL_EVAL} to {run_dir}: {err.strerror or err}; the earlier "
             f"checkpoints are intact"
         ) from None
+
+
+def archive_final_evals(run_dir: Path, step: int) -> list[Path]:
+    """Before a run finished at ``step`` is trained further (``--resume`` with a larger budget):
+    rename ``softmod eval``'s evaluations of its final weights, ``eval_<N>ep.json``, to the names
+    of an evaluation of that step, ``eval_<N>ep_step-<step>.json`` (``softmod report --at step``
+    reads them there), so that the next final evaluation neither replaces them nor is shadowed
+    by them. A file written without a step gets ``step`` (final.pt was saved there). Returns the
+    new paths."""
+    from softmod.checkpoint import step_checkpoint_name
+
+    moved = []
+    for path in sorted(Path(run_dir).glob("eval_*ep.json")):
+        try:
+            data = json.loads(path.read_text())
+            episodes = int(data["episodes_per_task"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not softmod eval's file: left as it is
+        if data.get("checkpoint", "final.pt") != "final.pt" or data.get("step", step) != step:
+            continue
+        target = eval_json_path(run_dir, episodes, step_checkpoint_name(step))
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps({**data, "step": step}, indent=2) + "\n")
+        tmp.replace(target)
+        path.unlink()
+        moved.append(target)
+    return moved
 
 
 def final_eval_step(run_dir: Path) -> int | None:

@@ -17,9 +17,14 @@ from typing import Any
 
 from rich.console import Console
 
-from softmod.checkpoint import CheckpointError, load_latest_checkpoint, step_checkpoints
+from softmod.checkpoint import (
+    CheckpointError,
+    checkpoint_step,
+    load_latest_checkpoint,
+    step_checkpoints,
+)
 from softmod.config import RunConfig, config_from_dict, load_config, to_dict
-from softmod.evaluate import final_eval_step
+from softmod.evaluate import archive_final_evals, final_eval_step
 from softmod.loop import Trainer, TrainResult
 from softmod.runstate import incompatible_fields, resumed_config
 from softmod.training_support import hold_run_dir
@@ -55,10 +60,8 @@ def _finished_at(run_dir: Path, step: int) -> bool:
     if final_step is not None or not (run_dir / "final_eval.json").exists():
         return final_step == step
     try:
-        from softmod.checkpoint import load_file
-
-        return int(load_file(run_dir / "checkpoints" / "final.pt")["step"]) == step
-    except (CheckpointError, KeyError):
+        return checkpoint_step(run_dir) == step
+    except CheckpointError:
         return False
 
 
@@ -122,6 +125,9 @@ def resume(
                 f"--resume: the run is complete at step {step:,} (--total-steps "
                 f"{cfg.total_steps:,}); pass a larger --total-steps to continue it"
             )
+        if _finished_at(run_dir, step):  # finished, yet not complete: trained to a larger budget
+            for path in archive_final_evals(run_dir, step):
+                console.print(f"the evaluation of the final weights at step {step:,} -> {path}")
         if cfg != load_config(run_dir / "config.json"):  # new total steps etc., atomically
             tmp = run_dir / "config.json.tmp"
             tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")

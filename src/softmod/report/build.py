@@ -16,9 +16,10 @@ Output layout under ``--out``::
     data/routing_*.json   the per-task mean routing probabilities behind each Figure 3
     videos/*.gif          the GIFs of the best run per method that has videos (softmod eval --video)
 
-With ``at`` (``softmod report --at STEP|common``) every number is each run's periodic evaluation at
-that step, finished or not (equal samples), and the routing figures use the run's full checkpoint
-of that step (``checkpoints/step-<STEP>.pt``) where it was kept.
+With ``at`` (``softmod report --at STEP|common``) every number is each run's evaluation at that
+step, finished or not (equal samples; which evaluation: ``softmod.report.collect``), and the
+routing figures use the run's full checkpoint of that step (``checkpoints/step-<STEP>.pt``) where
+it was kept.
 """
 
 from __future__ import annotations
@@ -340,7 +341,7 @@ def build_report(
 ) -> Report:
     """Read the runs at or under ``paths`` and write the report into ``out`` (see module doc);
     ``at``: an env step, or ``"common"`` (the largest one every run reached), to compare every run
-    at its periodic evaluation there instead of its final one; ``videos``: copy the GIFs of
+    at its evaluation there instead of its final one; ``videos``: copy the GIFs of
     ``softmod eval --video`` in (the best run per method that has them)."""
     console = console or Console(stderr=True)
     device = device or torch.device("cpu")
@@ -412,9 +413,11 @@ def build_report(
         ]
     else:
         intro = [
-            f"{counted}; success at equal samples, {at:,} env steps: each run's periodic "
-            "evaluation at that step (<code>eval.csv</code>), finished or not, with the "
-            "episodes per task in the detailed table; routing figures from "
+            f"{counted}; success at equal samples, {at:,} env steps: each run's evaluation at "
+            "that step, finished or not (softmod eval of that step's weights where present, "
+            "else the final evaluation of a run that finished there, else the periodic one of "
+            "<code>eval.csv</code>), with the episodes per task in the detailed table; routing "
+            "figures from "
             f"<code>checkpoints/{ckpt}</code>."
         ]
     intro += [

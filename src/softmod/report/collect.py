@@ -9,9 +9,10 @@ is skipped with a reason, never a crash.
 
 ``softmod report --at STEP`` compares runs at equal samples instead: every run's per-task success
 is its evaluation at exactly ``STEP`` environment steps, finished or not: ``softmod eval
---checkpoint step-<STEP>.pt`` (``eval_<N>ep_step-<STEP>.json``) where it was run, else the periodic
-evaluation of training (a row of ``eval.csv``); a run with neither is skipped with the steps it
-reached.
+--checkpoint step-<STEP>.pt`` (``eval_<N>ep_step-<STEP>.json``, where ``--resume`` also puts the
+final weights' evaluation of a run it trains past STEP) where it was run, else the final
+evaluation of a run that finished at STEP, else the periodic evaluation of training (a row of
+``eval.csv``); a run with none is skipped with the steps it reached.
 ``--at common`` is the largest step at which every run has one (:func:`common_eval_step`).
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from softmod.checkpoint import step_checkpoint_name
 from softmod.config import EnvConfig, RunConfig
-from softmod.evaluate import PAPER_EPISODES
+from softmod.evaluate import PAPER_EPISODES, final_eval_step
 from softmod.presets import ABLATIONS, CAPACITY_METHODS, TABLE1_METHODS, row_label
 
 GroupKey = tuple[str, str, str]  # (benchmark, goals, row)
@@ -162,7 +163,9 @@ def _final_results(run_dir: Path) -> tuple[dict, int, str] | None:
     """Per-task results of the best available final evaluation, its episodes and its file name:
     ``softmod eval``'s ``eval_<N>ep.json`` of ``final.pt`` or training's ``final_eval.json``, the
     paper's episode count first, then the most episodes (a 1-episode video evaluation never
-    shadows a 100-episode one)."""
+    shadows a 100-episode one). An ``eval_<N>ep.json`` of another step than ``final_eval.json``'s
+    (final.pt has moved on since) is not taken."""
+    final_step = final_eval_step(run_dir)
     candidates: list[tuple[bool, int, bool, dict, str]] = []
     for p in [*run_dir.glob("eval_*ep.json"), run_dir / "final_eval.json"]:
         if p.name != "final_eval.json" and not re.fullmatch(r"eval_\d+ep\.json", p.name):
@@ -172,7 +175,8 @@ def _final_results(run_dir: Path) -> tuple[dict, int, str] | None:
             episodes = int(data["episodes_per_task"])
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
-        if data.get("checkpoint", "final.pt") == "final.pt" and data.get("tasks"):
+        stale = final_step is not None and data.get("step", final_step) != final_step
+        if data.get("checkpoint", "final.pt") == "final.pt" and data.get("tasks") and not stale:
             # on a tie, softmod eval's file before training's (it may hold more per-task data)
             own = p.name != "final_eval.json"
             candidates.append((episodes == PAPER_EPISODES, episodes, own, data, p.name))
@@ -191,8 +195,9 @@ def eval_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _step_eval(run_dir: Path, at: int) -> tuple[dict, int, str] | None:
-    """``softmod eval --checkpoint step-<at>.pt`` results (``eval_<N>ep_step-<at>.json``), the
-    most episodes first, or None."""
+    """``softmod eval --checkpoint step-<at>.pt`` results (``eval_<N>ep_step-<at>.json``, also
+    the final weights' evaluation of a run since trained further, renamed so by ``--resume``),
+    the most episodes first, or None."""
     ckpt = step_checkpoint_name(at).removesuffix(".pt")
     found = []
     for p in run_dir.glob(f"eval_*ep_{ckpt}.json"):
@@ -203,16 +208,20 @@ def _step_eval(run_dir: Path, at: int) -> tuple[dict, int, str] | None:
             data = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if data.get("checkpoint") == f"{ckpt}.pt" and data.get("tasks"):
+        if (data.get("checkpoint") == f"{ckpt}.pt" or data.get("step") == at) and data.get("tasks"):
             return data["tasks"], int(data["episodes_per_task"]), p.name
     return None
 
 
 def _periodic_results(run_dir: Path, at: int) -> tuple[dict, int, str] | str:
     """Per-task results at step ``at``: a ``softmod eval`` of that step's checkpoint where one was
-    made (:func:`_step_eval`), else the periodic evaluation of ``eval.csv`` there (its episodes
-    per task: ``eval_episodes`` of ``config.json``); with a source label; or why there is none."""
+    made (:func:`_step_eval`), else the final evaluation if the run finished at ``at``
+    (:func:`_final_results`: the paper's 100 episodes where they were run), else the periodic
+    evaluation of ``eval.csv`` there (its episodes per task: ``eval_episodes`` of
+    ``config.json``); with a source label; or why there is none."""
     evaluated = _step_eval(run_dir, at)
+    if evaluated is None and final_eval_step(run_dir) == at:
+        evaluated = _final_results(run_dir)
     if evaluated is not None:
         return evaluated
     rows = eval_rows(run_dir / "eval.csv")
@@ -286,7 +295,7 @@ def group_key(cfg: dict, n_tasks: int) -> GroupKey:
 
 def load_run(run_dir: Path, at: int | None = None) -> Run | Skipped:
     """Read one run directory; an unfinished or unreadable one is returned as :class:`Skipped`.
-    With ``at``, its success is the periodic evaluation at that step (finished or not)."""
+    With ``at``, its success is its evaluation at that step (finished or not; see the module)."""
     run_dir = Path(run_dir)
     try:
         cfg = json.loads((run_dir / "config.json").read_text())

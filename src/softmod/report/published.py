@@ -88,6 +88,6 @@ def published_table(stats: dict[GroupKey, GroupStats], at: int | None = None) ->
         caption="Success rates the papers report, beside ours for the same network and benchmark "
         "(each goal setting we ran). Protocols differ (Meta-World version, horizon, budget, "
         "seeds, evaluation): references, not a ranking."
-        + ("" if at is None else f" Ours: periodic evaluation at {at:,} env steps."),
+        + ("" if at is None else f" Ours: evaluation at {at:,} env steps."),
         anchor="published",
     )
