@@ -50,6 +50,13 @@ def test_the_plan_runs_in_order_and_a_larger_budget_continues_the_same_run(
     records = [json.loads((out / f"{n}.json").read_text()) for n in names]
     assert [r["env_steps"] for r in records] == [1000, 2000, 1000]
     assert records[1]["run_dir"] == records[0]["run_dir"]  # one run directory, extended
+    # both budgets' final evaluations stay in it: the 1,000-step one under its step's name
+    extended = ROOT / records[0]["run_dir"]
+    finals = {n: json.loads((extended / n).read_text())
+              for n in ("eval_3ep.json", "eval_3ep_step-000000001000.json")}  # fmt: skip
+    assert [f["step"] for f in finals.values()] == [2000, 1000]
+    assert [f["tasks"] for f in finals.values()] == [records[1]["final_eval"]["tasks"],
+                                                     records[0]["final_eval"]["tasks"]]  # fmt: skip
     assert len(list(runs.iterdir())) == 2  # the run directories only: the logs lie beside
     log = (runs.with_name(runs.name + "-logs") / "toy-fixed-mt-sac-2k-s0.log").read_text()
     assert "--resume" in log and "--budget 2000" in log
