@@ -64,6 +64,25 @@ def test_the_plan_runs_in_order_and_a_larger_budget_continues_the_same_run(
     assert table.count("| done |") == 3 and table.count(" at 2,000 |") == 2  # last evaluations
 
 
+def test_a_larger_budget_whose_smaller_run_directory_is_gone_trains_again_from_step_0(
+    tmp_path: Path,
+) -> None:
+    plan = _plan(tmp_path / "plan.json", [
+        {"method": "mt-sac", "seed": 0},
+        {"method": "mt-sac", "seed": 0, "budget": 2000},
+        {"method": "mt-mh-sac", "seed": 0},
+        {"method": "mt-mh-sac", "seed": 0, "budget": 2000},
+    ], budget=1000)  # fmt: skip
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    out.mkdir()
+    # the 1,000-step mt-sac run was recorded on a machine that was not kept: no run directory
+    (out / "toy-fixed-mt-sac-1k-s0.json").write_text("{}")
+    states = CAMPAIGN.main([str(plan), "--runs-dir", str(runs), "--out", str(out), "--status"])
+    assert [s.state for s in states] == ["done", "new", "new", "wait"]
+    assert states[1].args[states[1].args.index("--budget") + 1] == "2000"
+    assert "--resume" not in states[1].args
+
+
 def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(
     tmp_path: Path,
 ) -> None:

@@ -22,7 +22,9 @@ goals, task, method, seed, precision, horizon; the one that got furthest if seve
   --budget B``, as run 2 of issue 18 takes the 1M runs on to 3M;
 - ``wait``: its directory has a smaller budget, not finished yet (that plan entry comes first);
 - ``passed``: its directory was taken past this budget before finishing it;
-- ``new``: no directory yet: ``run.py --method ... --budget B``;
+- ``new``: no directory yet: ``run.py --method ... --budget B``; also a larger budget whose
+  smaller one is recorded but whose directory is gone (the machine was not kept): it trains again
+  from step 0 to the larger budget, since a run cannot be extended without its checkpoint;
 - ``failed``: its process ended with an error in this campaign (see its log); not restarted.
 
 The campaign starts the first ``resume`` / ``extend`` / ``new`` runs until ``--slots`` run at once
@@ -200,8 +202,10 @@ def assess(entry: Entry, first: int, found: dict[tuple, Found], out: Path,
     if entry.name in failed:
         return State(entry, "failed", run)
     if run is None:
-        if entry.budget > first:
+        if entry.budget > first and not (out / f"{entry.name_at(first)}.json").exists():
             return State(entry, "wait")
+        # no directory: a new run, or (the smaller budget's record exists but its directory is
+        # gone, on a machine that was not kept) the larger budget trained again from step 0
         return State(entry, "new", None, None, entry.new_args())
     pid = training_pid(run.run_dir)
     budget = run.cfg.total_steps
