@@ -87,6 +87,8 @@ def test_a_negative_sweep_seed_is_refused_before_ray_starts(tmp_path: Path, caps
         ("--checkpoint ../config.json", "--checkpoint '../config.json' is not a file name in"),
         ("--checkpoint nothing.pt", "nothing.pt not found; allowed: best.pt, final.pt"),
         ("--seed -2", "--seed -2 is out of range"),
+        ("--horizon 0", "--horizon 0 is out of range; allowed: 1..500"),
+        ("--horizon 501", "--horizon 501 is out of range; allowed: 1..500"),
     ],
 )
 def test_bad_eval_options_are_refused_before_the_evaluation(

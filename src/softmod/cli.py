@@ -75,6 +75,10 @@ class EvalArgs:
     camera: Camera = "corner"
     """Meta-World camera of the videos (corner: Meta-World's default; corner3 shows the whole
     table from above the far corner)."""
+    horizon: int | None = None
+    """Steps per episode (1..500). Default: the run's. Another one (a horizon-500 run evaluated
+    on the paper's 150 steps) writes RUN_DIR/eval_<episodes>ep[_<checkpoint>]_h<horizon>.json,
+    never taken for the run's own numbers; videos use it too."""
 
 
 @dataclass
@@ -152,9 +156,16 @@ def run_eval(args: EvalArgs) -> None:
     from rich.table import Table
 
     from softmod.checkpoint import checkpoint_file
+    from softmod.config import load_config
     from softmod.evaluate import eval_json_path, evaluate_run, write_eval_json
     from softmod.loop import resolve_device
-    from softmod.validation import MAX_SEED, ConfigError, check_device, check_output_path
+    from softmod.validation import (
+        MAX_SEED,
+        ConfigError,
+        check_device,
+        check_horizon,
+        check_output_path,
+    )
 
     # every option checked before the (long) evaluation starts
     if args.episodes < 1:
@@ -165,7 +176,12 @@ def run_eval(args: EvalArgs) -> None:
     if not (args.run_dir / "config.json").is_file():
         raise ConfigError(f"{str(args.run_dir)!r} is not a softmod run directory (no config.json)")
     checkpoint_file(args.run_dir, args.checkpoint)
-    out = args.out or eval_json_path(args.run_dir, args.episodes, args.checkpoint)
+    horizon = args.horizon
+    if horizon is not None:
+        check_horizon(horizon)
+        if horizon == load_config(args.run_dir / "config.json").env.horizon:
+            horizon = None  # the run's own: the run's own file names
+    out = args.out or eval_json_path(args.run_dir, args.episodes, args.checkpoint, horizon)
     check_output_path(out, "--out")
     device = resolve_device(args.device)
     if args.video:  # issue 22: checked first; a machine that cannot render says why in a line
@@ -173,7 +189,7 @@ def run_eval(args: EvalArgs) -> None:
 
         video = prepare_video(args.run_dir, args.video)
     protocol, result = evaluate_run(
-        args.run_dir, args.episodes, device, args.checkpoint, args.seed, args.precision
+        args.run_dir, args.episodes, device, args.checkpoint, args.seed, args.precision, horizon
     )
     table = Table(
         title=f"{protocol['method']} on {protocol['benchmark']}-{protocol['goals']}: "
@@ -191,7 +207,7 @@ def run_eval(args: EvalArgs) -> None:
     Console(stderr=True).print(f"wrote {out}")
     if args.video and video:
         render_videos(args.run_dir, args.video, device, args.checkpoint, args.seed, args.precision,
-                      camera=args.camera)  # fmt: skip
+                      camera=args.camera, horizon=horizon)  # fmt: skip
         Console(stderr=True).print(f"wrote {args.run_dir / 'videos'} (MP4 and GIF per task)")
 
 

@@ -9,7 +9,7 @@ written as per-task JSON by :func:`write_eval_json`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -101,13 +101,18 @@ def evaluate(
     return EvalResult(list(env.task_names), success, returns, episodes)
 
 
-def eval_json_path(run_dir: Path, episodes: int, checkpoint: str = "final.pt") -> Path:
+def eval_json_path(
+    run_dir: Path, episodes: int, checkpoint: str = "final.pt", horizon: int | None = None
+) -> Path:
     """Where ``softmod eval`` writes its results by default: ``RUN_DIR/eval_<episodes>ep.json`` for
     the final weights, ``RUN_DIR/eval_<episodes>ep_<checkpoint stem>.json`` for any other
     checkpoint (``eval_100ep_step-000000500000.json``), so that evaluating an earlier checkpoint
-    never replaces the final numbers."""
+    never replaces the final numbers; ``horizon`` (an episode length other than the run's) adds
+    ``_h<horizon>`` (``eval_100ep_h150.json``), which ``softmod report`` does not take for the
+    run's own numbers."""
     stem = "" if checkpoint == "final.pt" else f"_{Path(checkpoint).stem}"
-    return Path(run_dir) / f"eval_{episodes}ep{stem}.json"
+    length = "" if horizon is None else f"_h{horizon}"
+    return Path(run_dir) / f"eval_{episodes}ep{stem}{length}.json"
 
 
 def evaluate_run(
@@ -117,13 +122,17 @@ def evaluate_run(
     checkpoint: str = "final.pt",
     seed: int | None = None,
     precision: str | None = None,
+    horizon: int | None = None,
 ) -> tuple[dict, EvalResult]:
     """The paper's final evaluation of a saved run: deterministic actions, ``episodes`` per task,
     success at any step, on environments of their own RNG stream (fresh conditioned goals; the
     fixed goals are the run's own, since they depend on the seed only).
 
     Returns the protocol description (for the JSON) and the result; ``seed`` defaults to the run's,
-    ``precision`` (of acting: fp32 | bf16) to the run's.
+    ``precision`` (of acting: fp32 | bf16) to the run's, ``horizon`` (steps per episode) to the
+    run's. Meta-World's observation holds no time, so a run trained on 500-step episodes and
+    evaluated with ``horizon=150`` acts exactly as in the first 150 steps of its own episodes:
+    its success within 150 steps, the paper's protocol.
     """
     from softmod.checkpoint import checkpoint_step, load_agent
     from softmod.envs import make_env
@@ -135,7 +144,9 @@ def evaluate_run(
     seed = cfg.seed if seed is None else seed
     if precision is not None:
         agent.policy.precision = precision
-    env = make_env(cfg.env, seed, stream=FINAL_EVAL_STREAM)
+    trained_horizon = cfg.env.horizon
+    env_cfg = cfg.env if horizon is None else replace(cfg.env, horizon=horizon)
+    env = make_env(env_cfg, seed, stream=FINAL_EVAL_STREAM)
     try:
         result = evaluate(agent.policy, env, episodes, device)
     finally:
@@ -147,7 +158,8 @@ def evaluate_run(
         "method": cfg.method,
         "benchmark": cfg.env.benchmark,
         "goals": cfg.env.goals,
-        "horizon": cfg.env.horizon,
+        "horizon": env_cfg.horizon,
+        "train_horizon": trained_horizon,
         "seed": seed,
         "precision": agent.policy.precision,
         "actions": "deterministic (tanh of the mean)",

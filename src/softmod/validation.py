@@ -74,6 +74,13 @@ def check_output_path(path: Path, flag: str, kind: str = "file") -> None:
         raise ConfigError(f"{flag} {str(path)!r} is not writable") from None
 
 
+def check_horizon(horizon: int) -> None:
+    """An episode length (``--horizon`` of train and eval): 1..500, Meta-World's
+    ``max_path_length``."""
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise ConfigError(f"--horizon {horizon} is out of range; allowed: 1..{MAX_HORIZON}")
+
+
 def validate_config(cfg: RunConfig) -> list[str]:
     """Validate every option; returns the selected task names (so no env is built to learn them)."""
     e, s = cfg.env, cfg.sac
@@ -85,8 +92,7 @@ def validate_config(cfg: RunConfig) -> list[str]:
     for what, choice, options in choices:
         if choice not in options:
             raise ConfigError(f"unknown {what} {choice!r}; allowed: {', '.join(options)}")
-    if not 1 <= e.horizon <= MAX_HORIZON:
-        raise ConfigError(f"--horizon {e.horizon} is out of range; allowed: 1..{MAX_HORIZON}")
+    check_horizon(e.horizon)
     if e.task is not None and e.benchmark != "mt1":
         raise ConfigError(f"--task {e.task!r} is only allowed with --benchmark mt1")
     if e.benchmark == "toy" and e.toy_tasks < 1:

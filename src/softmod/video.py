@@ -196,11 +196,14 @@ def render_videos(
     precision: str | None = None,
     camera: str = CAMERA,
     size: tuple[int, int] = SIZE,
+    horizon: int | None = None,
 ) -> dict[str, Any]:
     """Render ``episodes`` deterministic episodes per task of a Meta-World run to
-    ``RUN_DIR/videos/<task>.mp4`` and ``.gif`` (see the module doc); returns a summary (files,
-    frames per task, each episode's success), also written as ``videos/videos.json``."""
+    ``RUN_DIR/videos/<task>.mp4`` and ``.gif`` (see the module doc), episodes of ``horizon`` steps
+    (default: the run's); returns a summary (files, frames per task, each episode's success), also
+    written as ``videos/videos.json``."""
     import json
+    from dataclasses import replace
 
     import torch
 
@@ -219,7 +222,8 @@ def render_videos(
     if precision is not None:
         policy.precision = precision
     seed = cfg.seed if seed is None else seed
-    env = MetaWorldMultiTaskEnv(cfg.env, seed, FINAL_EVAL_STREAM, render=(camera, *size))
+    env_cfg = cfg.env if horizon is None else replace(cfg.env, horizon=horizon)
+    env = MetaWorldMultiTaskEnv(env_cfg, seed, FINAL_EVAL_STREAM, render=(camera, *size))
     out = Path(run_dir) / "videos"
     out.mkdir(exist_ok=True)
     videos = [_TaskVideo(out, env.task_names[int(t)], size) for t in env.task_ids]
@@ -264,6 +268,7 @@ def render_videos(
         "checkpoint": checkpoint,
         "seed": seed,
         "camera": camera,
+        "horizon": env.horizon,
         "size": list(size),
         "fps": FPS,
         "episodes_per_task": episodes,
