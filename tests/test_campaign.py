@@ -90,8 +90,8 @@ def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(
     runs, out = tmp_path / "runs", tmp_path / "results"
     args = [str(plan), "--runs-dir", str(runs), "--out", str(out), "--poll", "0.2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args, "--record-every", "1"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)  # fmt: skip
     deadline = time.monotonic() + 300
     evals = []
@@ -100,11 +100,16 @@ def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(
         time.sleep(0.5)
         evals = [line for f in runs.glob("*/eval.csv") for line in f.read_text().splitlines()]
     (run_dir,) = list(runs.iterdir())
+    # --record-every: the running run's record is written while it runs, before any stop
+    while not list(out.glob("*-partial.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
+        time.sleep(0.2)
     held = CAMPAIGN.training_pid(run_dir)
     assert held is not None and held != proc.pid  # its run.py child trains it
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output
+    assert "(every 1 s)" in output
     assert CAMPAIGN.training_pid(run_dir) is None  # the child stopped too
     (state,) = CAMPAIGN.main([*args, "--status"])
     assert state.state == "resume" and state.found.reached >= 400
@@ -129,6 +134,22 @@ def test_a_bad_plan_is_one_line_before_anything_starts(tmp_path: Path, capsys, r
     plan = _plan(tmp_path / "plan.json", runs, budget=1000)
     with pytest.raises(SystemExit) as err:
         CAMPAIGN.main([str(plan), "--runs-dir", str(tmp_path / "runs")])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--slots", "0"], "--slots 0: must be at least 1"),
+    (["--record-every", "-5"], "--record-every -5: allowed: 0 (off) or seconds > 0"),
+])  # fmt: skip
+def test_bad_campaign_options_are_one_line_before_anything_starts(
+    tmp_path: Path, capsys, option: list[str], message: str
+) -> None:
+    plan = _plan(tmp_path / "plan.json", [{"method": "mt-sac", "seed": 0}], budget=1000)
+    with pytest.raises(SystemExit) as err:
+        CAMPAIGN.main([str(plan), "--runs-dir", str(tmp_path / "runs"), *option])
     assert err.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines

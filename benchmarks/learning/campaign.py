@@ -34,7 +34,10 @@ ends the next starts; it exits when nothing is left to start or run. SIGTERM or 
 every run it started (one SIGTERM each: they save a
 checkpoint; a run in its final evaluation is finished by the next ``--resume``), then writes a
 ``partial.py`` record of every unfinished run of the plan: ``<name>-<date>-partial.{json,md,png}``.
-A bad plan is a one-line error (exit 2) before anything starts.
+While it runs, it also rewrites those records of the running runs every ``--record-every`` seconds
+(default 3600; 0: only at the stop), so that a session that ends without the signal still leaves
+what its runs measured in the checkout. A bad plan is a one-line error (exit 2) before anything
+starts.
 """
 
 from __future__ import annotations
@@ -274,8 +277,10 @@ def record_unfinished(states: list[State], out: Path) -> list[Path]:
 class Campaign:
     """The plan's runs, started in order, ``slots`` at a time, until none is left."""
 
-    def __init__(self, entries: list[Entry], slots: int, runs_dir: Path, out: Path) -> None:
+    def __init__(self, entries: list[Entry], slots: int, runs_dir: Path, out: Path,
+                 record_every: float = 0.0) -> None:  # fmt: skip
         self.entries, self.slots, self.runs_dir, self.out = entries, slots, runs_dir, out
+        self.record_every = record_every
         self.children: dict[str, subprocess.Popen] = {}
         self.failed: set[str] = set()
         self.stop: int | None = None
@@ -338,12 +343,19 @@ class Campaign:
             self.stop = signum
 
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        next_record = time.monotonic() + self.record_every
         try:
             while self.stop is None:
                 self.reap()
                 states = self.fill()
                 if not self.children and not any(s.state == "running" for s in states):
                     break  # nothing of ours runs and nothing more can start
+                if self.record_every > 0 and time.monotonic() >= next_record:
+                    # a session that ends without the signal still leaves its runs' records
+                    running = [st for st in states if st.state == "running"]
+                    for png in record_unfinished(running, self.out):
+                        say(f"recorded {png.with_suffix('')}.* (every {self.record_every:g} s)")
+                    next_record = time.monotonic() + self.record_every
                 deadline = time.monotonic() + poll
                 while self.stop is None and time.monotonic() < deadline:
                     if any(p.poll() is not None for p in self.children.values()):
@@ -376,11 +388,19 @@ def main(argv: list[str] | None = None) -> list[State]:
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "learning")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where the records are")
     ap.add_argument("--poll", type=float, default=30.0, help="seconds between checks")
+    ap.add_argument(
+        "--record-every",
+        type=float,
+        default=3600.0,
+        help="seconds between records of running runs (0: at the stop only)",
+    )
     a = ap.parse_args(argv)
     if a.slots < 1:
         die("campaign.py", f"--slots {a.slots}: must be at least 1")
+    if a.record_every < 0:
+        die("campaign.py", f"--record-every {a.record_every:g}: allowed: 0 (off) or seconds > 0")
     entries = load_plan(a.plan)
-    camp = Campaign(entries, a.slots, a.runs_dir, a.out)
+    camp = Campaign(entries, a.slots, a.runs_dir, a.out, a.record_every)
     if a.status or a.record:
         states = camp.states()
         if a.record:
