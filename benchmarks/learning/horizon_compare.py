@@ -37,6 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rich.progress import track
 from run import RESULTS, commit, die, machine, read_curve, where
 
 from softmod.checkpoint import step_checkpoints
@@ -46,7 +47,7 @@ from softmod.evaluate import evaluate_run
 SCRIPT = "horizon_compare.py"
 
 
-def _row_tasks(row: dict) -> dict[str, dict[str, float]]:
+def _row_tasks(row: dict) -> dict[str, dict[str, float | None]]:
     """Per-task success and return of an ``eval.csv`` row."""
     names = [k.split("/")[1] for k in row if k.count("/") == 2 and k.endswith("/success")]
     return {t: {"success": row[f"eval/{t}/success"], "return": row.get(f"eval/{t}/return")}
@@ -86,11 +87,11 @@ def compare(long_dir: Path, shorts: list[dict], horizon: int, episodes: int,
     checkpoint steps left out."""
     long_curve = {int(r["step"]): r for r in read_curve(long_dir / "eval.csv")}
     short_curves = [{int(r["step"]): r for r in s["curve"]} for s in shorts]
-    rows, left_out = dict(old), []
-    for step, path in step_checkpoints(long_dir / "checkpoints"):
-        if not all(step in c for c in short_curves):
-            left_out.append(step)
-            continue
+    rows = dict(old)
+    saved = step_checkpoints(long_dir / "checkpoints")
+    todo = [(step, path) for step, path in saved if all(step in c for c in short_curves)]
+    left_out = [step for step, _ in saved if not all(step in c for c in short_curves)]
+    for step, path in track(todo, description=f"checkpoints on {horizon} steps"):
         _, result = evaluate_run(long_dir, episodes, checkpoint=path.name, horizon=horizon)
         own = long_curve.get(step)
         rows[step] = {
