@@ -10,8 +10,10 @@ test code itself before device time is spent (the graph-only assertions are then
 from __future__ import annotations
 
 import copy
+import csv
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -123,7 +125,7 @@ def _recorded() -> tuple[Console, io.StringIO]:
                                                 "paco", "care"]]
                          + [("mt-sac", "bf16"), ("soft-shallow", "bf16")])  # fmt: skip
 def test_each_network_learns_the_toy_tasks_on_cuda(
-    method: str, precision: str, tmp_path: Path, monkeypatch
+    method: str, precision: str, tmp_path: Path, monkeypatch, record_property
 ) -> None:
     """tests/test_learning.py's recipe and criterion, on CUDA: the graph-safe networks through
     the replayed CUDA graph (counted), MT-MH-SAC eagerly (its heads group rows on the host)."""
@@ -133,8 +135,14 @@ def test_each_network_learns_the_toy_tasks_on_cuda(
                         lambda s, batch: replays.append(1) or real_call(s, batch))  # fmt: skip
     console, text = _recorded()
     run_dir = tmp_path / "run"
-    train(learn_config(method, device=DEVICE.type, precision=precision), run_dir,
-          progress=False, console=console)  # fmt: skip
+    # the CPU recipe's budgets fit its seeds' CPU random streams; CUDA draws other numbers, and
+    # soft-shallow (the slowest row there too) had 3 of 4 tasks at 8k on the H200: 12k here
+    steps = {"soft-shallow": 12_000}.get(method) if ON_CUDA else None
+    cfg = learn_config(method, device=DEVICE.type, precision=precision)
+    train(replace(cfg, total_steps=steps or cfg.total_steps), run_dir, progress=False,
+          console=console)  # fmt: skip
+    with (run_dir / "eval.csv").open() as f:
+        record_property("history", [r["eval/mean_success"] for r in csv.DictReader(f)])
     assert_learned(run_dir)
     assert "warning" not in text.getvalue(), text.getvalue()
     if ON_CUDA:

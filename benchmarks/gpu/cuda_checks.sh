@@ -13,7 +13,8 @@
 # short caps): DRY=1 bash benchmarks/gpu/cuda_checks.sh. Results land in $OUT (8 files at most).
 set -uo pipefail
 OUT=${OUT:-/tmp/cuda-checks}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 MUJOCO_GL=egl XLA_PYTHON_CLIENT_PREALLOCATE=false
+# nothing here renders: MuJoCo without an OpenGL context (the machine has no EGL library)
+export PYTHONUNBUFFERED=1 MUJOCO_GL=disable XLA_PYTHON_CLIENT_PREALLOCATE=false
 if [ -z "${DRY:-}" ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
         .whl/*.whl 2>&1 | tail -3
@@ -23,7 +24,8 @@ else
     dev=cpu; k="reproducible or follows or resumes"; caps=(100 150 150 150)
     export SOFTMOD_TEST_DEVICE=cpu
 fi
-methods=(mt-sac mt-mh-sac soft-shallow soft-deep moore paco)
+methods=(${METHODS:-mt-sac mt-mh-sac soft-shallow soft-deep moore paco})
+k=${TESTS_K:-$k}  # TESTS_K="...": only those tests (a rerun of what failed)
 {
     date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
     lscpu | grep -E "Model name|^CPU\(s\)|Thread|Socket"; nproc
@@ -50,7 +52,7 @@ mkdir -p "$OUT/bench"
 bench "${caps[1]}" --device "$dev" --sections updates --methods "${methods[@]}" \
     --out "$OUT/bench" ${DRY:+--no-mt50}
 bench "${caps[2]}" --device "$dev" --sections e2e jax --methods soft-shallow --no-mt50 --out "$OUT/bench"
-if grep -q -w amx_bf16 /proc/cpuinfo || [ -n "${DRY:-}" ]; then
+if { grep -q -w amx_bf16 /proc/cpuinfo || [ -n "${DRY:-}" ]; } && [ -z "${NO_AMX:-}" ]; then
     # issue 17: the AMX figures, on 2 cores as its targets say; JAX on the CPU for its reference
     PIN="taskset -c 0,1" JAX_PLATFORMS=cpu bench "${caps[3]}" --device cpu --threads 2 --sections updates jax \
         --methods mt-sac soft-shallow --out "$OUT/bench" ${DRY:+--no-mt50}

@@ -147,7 +147,11 @@ def bench_update(
 
     agent = make_agent(method, num_tasks, device, precision)
     batch = random_batch(num_tasks, per_task, device)
-    graphed = maybe_graph(agent, batch)  # CUDA + graph-safe networks only (untested on GPU)
+    graph_error = None
+    try:
+        graphed = maybe_graph(agent, batch)  # CUDA + graph-safe networks only
+    except Exception as err:  # a capture that fails is timed eagerly and says why
+        graphed, graph_error = None, f"{type(err).__name__}: {err}"
     update = graphed or agent.update
     times, cpu = time_fn(lambda: update(batch), reps, warmup, device)
     out = {
@@ -156,6 +160,8 @@ def bench_update(
         "cpu_ms_min": 1e3 * min(cpu),
         "cuda_graph": graphed is not None,
     }
+    if graph_error is not None:
+        out["cuda_graph_error"] = graph_error[:300]
     if one_thread and device.type == "cpu":
         # CPU time of a 1-thread update: the arithmetic efficiency, free of the thread-pool
         # spinning that inflates CPU time when other jobs share the cores

@@ -158,7 +158,9 @@ class PaCoNet(TaskNetwork):
             return torch.zeros(self.num_tasks, dtype=torch.bool, device=row_loss.device)
         loss = row_loss.float()
         total = torch.zeros(self.num_tasks, device=loss.device).index_add_(0, task, loss)
-        count = torch.bincount(task, minlength=self.num_tasks).clamp_min(1)
+        # not torch.bincount: on CUDA it reads the largest index on the host (a sync that a
+        # CUDA-graph capture refuses; found on the H200, benchmarks/results/gpu/)
+        count = torch.zeros_like(total).index_add_(0, task, torch.ones_like(loss)).clamp_min(1)
         return total / count > self.cfg.mask_threshold
 
     def row_mask(self, row_loss: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
