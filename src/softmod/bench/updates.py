@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -140,7 +141,7 @@ def bench_update(
     per_task: int = 128,
     one_thread: bool = False,
     precision: str = "fp32",
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Milliseconds per update (median and best of ``reps``) at ``per_task`` rows per task; on
     CUDA the update of a graph-safe method is a replayed CUDA graph (:mod:`softmod.sac.graphed`)."""
     from softmod.sac.graphed import maybe_graph
@@ -154,7 +155,7 @@ def bench_update(
         graphed, graph_error = None, f"{type(err).__name__}: {err}"
     update = graphed or agent.update
     times, cpu = time_fn(lambda: update(batch), reps, warmup, device)
-    out = {
+    out: dict[str, Any] = {
         "ms_median": 1e3 * statistics.median(times),
         "ms_min": 1e3 * min(times),
         "cpu_ms_min": 1e3 * min(cpu),
