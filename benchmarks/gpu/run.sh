@@ -12,7 +12,7 @@ if [ -z "${SKIP_WHEELS:-}" ]; then  # SKIP_WHEELS=1 where the packages are insta
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
 fi
-export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 MUJOCO_GL=egl
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 MUJOCO_GL=disable  # no EGL there; nothing renders
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu BENCH_ARGS=--quick: a dry run of this script anywhere
 work=$(mktemp -d); res="$work/results"; mkdir -p "$res"

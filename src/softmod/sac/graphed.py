@@ -1,15 +1,16 @@
 """The whole SAC update captured once as a CUDA graph and replayed (CUDA only).
 
-UNTESTED ON A GPU (written on a CPU-only machine; the CPU path never uses it). It follows PyTorch's
-whole-network capture recipe: the optimisers are switched to ``capturable`` (their step counters
-live on the device), a few updates run on a side stream to warm up, then one update - temperatures,
-critics, policy, gradient clipping, optimiser steps and the soft target update - is captured into a
-graph that reads a static batch. The warm-up updates are undone afterwards (parameters, targets,
-temperatures and optimiser moments are copied back in place), so the run sees exactly the updates
-it asked for. Each call copies the new batch into the static tensors (the replay buffer and its
-sampling are device-resident, so this is a device-to-device copy) and replays the graph; the
-metrics returned are the graph's static outputs, cloned. The first replay checks that the live
-parameters moved (a graph that updated copies would be caught there, and training falls back to
+Checked on an NVIDIA H200 (2026-12-04, ``tests/test_cuda.py``, ``benchmarks/results/gpu/``): from
+the same state, replays equal eager updates bit for bit; the CPU path never uses it. It follows
+PyTorch's whole-network capture recipe: the optimisers are switched to ``capturable`` (their step
+counters live on the device), a few updates run on a side stream to warm up, then one update -
+temperatures, critics, policy, gradient clipping, optimiser steps and the soft target update - is
+captured into a graph that reads a static batch. The warm-up updates are undone afterwards
+(parameters, targets, temperatures and optimiser moments are copied back in place), so the run sees
+exactly the updates it asked for. Each call copies the new batch into the static tensors (the replay
+buffer and its sampling are device-resident, so this is a device-to-device copy) and replays the
+graph; the metrics returned are the graph's static outputs, cloned. The first replay checks that the
+live parameters moved (a graph that updated copies would be caught there, and training falls back to
 eager updates: :func:`graphed_update`).
 
 Reproducibility: a graphed run is deterministic for a seed, but not bit-identical to an eager run
