@@ -37,6 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from partial import _tasks as partial_tasks
 from rich.progress import track
 from run import RESULTS, commit, die, machine, read_curve, where
 
@@ -49,9 +50,8 @@ SCRIPT = "horizon_compare.py"
 
 def _row_tasks(row: dict) -> dict[str, dict[str, float | None]]:
     """Per-task success and return of an ``eval.csv`` row."""
-    names = [k.split("/")[1] for k in row if k.count("/") == 2 and k.endswith("/success")]
     return {t: {"success": row[f"eval/{t}/success"], "return": row.get(f"eval/{t}/return")}
-            for t in names}  # fmt: skip
+            for t in partial_tasks(row)}  # fmt: skip
 
 
 def _cell(success: float, ret: float, tasks: dict) -> dict:

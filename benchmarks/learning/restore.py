@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from partial import _tasks as partial_tasks
 from run import ROOT, die, new_run_config, parser
 
 from softmod.config import RunConfig, save_config
@@ -93,7 +94,7 @@ def restore(record_path: Path, out: Path) -> Path:
         indent=2) + "\n")  # fmt: skip
     last = curve[-1] if curve and int(curve[-1]["step"]) == step else None
     if last is not None:
-        names = [k.split("/")[1] for k in last if k.count("/") == 2 and k.endswith("/success")]
+        names = partial_tasks(last)
         tasks = {t: {"success": last[f"eval/{t}/success"], "return": last.get(f"eval/{t}/return")}
                  for t in names}  # fmt: skip
         final_eval = {"step": step, "episodes_per_task": cfg.eval_episodes,
