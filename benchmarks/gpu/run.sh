@@ -19,15 +19,10 @@ work=$(mktemp -d); res="$work/results"; mkdir -p "$res"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$res/gpu.txt"
 python3 -m softmod bench --device "$DEVICE" ${BENCH_ARGS:-} --out "$res" 2>&1 | tee "$OUT/bench.log"
 for m in soft-shallow mt-mh-sac; do
-    timeout --signal=TERM "$cap" python3 benchmarks/learning/run.py --benchmark mt10 \
-        --goals conditioned --method "$m" --budget "$budget" --device "$DEVICE" \
-        --workers "$(nproc)" --threads 4 --eval-interval 50000 --checkpoint-interval 100000 \
-        --out "$res" --runs-dir "$work/runs" 2>&1 | tail -5 | tee "$res/train-$m.log"
-    if ! ls "$res"/mt10-conditioned-"$m"-*.json >/dev/null 2>&1; then  # stopped at the cap
-        python3 benchmarks/learning/partial.py "mt10-conditioned-$m-partial" \
-            "$work"/runs/mt10-conditioned-"$m"-* --out "$res" 2>&1 | tail -2
-    fi
-    cp "$work"/runs/mt10-conditioned-"$m"-*/train.csv "$res/train-$m.csv" 2>/dev/null
+    bash benchmarks/gpu/learn.sh "$cap" "mt10-conditioned-$m-$DEVICE" "$res" "$work/runs" \
+        --benchmark mt10 --goals conditioned --method "$m" --budget "$budget" \
+        --device "$DEVICE" --workers "$(nproc)" --threads 4 --eval-interval 50000 \
+        --checkpoint-interval 100000
 done
 tar czf "$OUT/gpu-results.tgz" -C "$work" results
 ls -la "$OUT"; tar tzf "$OUT/gpu-results.tgz"
