@@ -37,7 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from partial import _tasks as partial_tasks
+from partial import row_tasks
 from rich.progress import track
 from run import RESULTS, commit, die, machine, read_curve, where
 
@@ -48,19 +48,13 @@ from softmod.evaluate import evaluate_run
 SCRIPT = "horizon_compare.py"
 
 
-def _row_tasks(row: dict) -> dict[str, dict[str, float | None]]:
-    """Per-task success and return of an ``eval.csv`` row."""
-    return {t: {"success": row[f"eval/{t}/success"], "return": row.get(f"eval/{t}/return")}
-            for t in partial_tasks(row)}  # fmt: skip
-
-
 def _cell(success: float, ret: float, tasks: dict) -> dict:
     return {"mean_success": float(success), "mean_return": float(ret), "tasks": tasks}
 
 
 def _eval_cell(row: dict) -> dict:
     """One periodic evaluation (a row of ``eval.csv``) as a cell."""
-    return _cell(row["eval/mean_success"], row["eval/mean_return"], _row_tasks(row))
+    return _cell(row["eval/mean_success"], row["eval/mean_return"], row_tasks(row))
 
 
 def load_short(path: Path) -> dict:

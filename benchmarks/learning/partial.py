@@ -41,6 +41,13 @@ def _tasks(row: dict[str, float]) -> list[str]:
     return [k.split("/")[1] for k in row if k.startswith("eval/") and k.endswith("/success")]
 
 
+def row_tasks(row: dict) -> dict[str, dict[str, float | None]]:
+    """Per-task success and return of an eval row (``eval.csv`` or a record's ``curve``), in the
+    form of ``final_eval.json``'s ``tasks``."""
+    return {t: {"success": row[f"eval/{t}/success"], "return": row.get(f"eval/{t}/return")}
+            for t in _tasks(row)}  # fmt: skip
+
+
 def equal_samples(runs: list[dict], step: int) -> dict:
     """Every run at periodic-evaluation ``step`` (which all of them reached)."""
     at: dict[str, dict] = {}

@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from partial import _tasks as partial_tasks
+from partial import row_tasks
 from run import ROOT, die, new_run_config, parser
 
 from softmod.config import RunConfig, save_config
@@ -94,11 +94,9 @@ def restore(record_path: Path, out: Path) -> Path:
         indent=2) + "\n")  # fmt: skip
     last = curve[-1] if curve and int(curve[-1]["step"]) == step else None
     if last is not None:
-        names = partial_tasks(last)
-        tasks = {t: {"success": last[f"eval/{t}/success"], "return": last.get(f"eval/{t}/return")}
-                 for t in names}  # fmt: skip
         final_eval = {"step": step, "episodes_per_task": cfg.eval_episodes,
-                      "mean_success": last.get("eval/mean_success"), "tasks": tasks}  # fmt: skip
+                      "mean_success": last.get("eval/mean_success"),
+                      "tasks": row_tasks(last)}  # fmt: skip
         (run_dir / FINAL_EVAL).write_text(json.dumps(final_eval, indent=2) + "\n")
     if record.get("parameters"):
         (run_dir / "params.json").write_text(json.dumps(record["parameters"], indent=2) + "\n")
