@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from partial import row_tasks
 from rich.progress import track
-from run import RESULTS, commit, die, machine, read_curve, where
+from run import RESULTS, commit, die, load_run, machine, read_curve, where
 
 from softmod.checkpoint import step_checkpoints
 from softmod.config import load_config
@@ -55,24 +55,6 @@ def _cell(success: float, ret: float, tasks: dict) -> dict:
 def _eval_cell(row: dict) -> dict:
     """One periodic evaluation (a row of ``eval.csv``) as a cell."""
     return _cell(row["eval/mean_success"], row["eval/mean_return"], row_tasks(row))
-
-
-def load_short(path: Path) -> dict:
-    """A short-horizon run: ``{"label", "horizon", "benchmark", "goals", "curve"}`` from a run
-    directory or a ``run.py`` record; a ValueError says what is wrong."""
-    if path.is_dir():
-        if not (path / "config.json").is_file() or not (path / "eval.csv").is_file():
-            raise ValueError(f"{path}: not a run directory with config.json and eval.csv")
-        cfg = load_config(path / "config.json")
-        return {"label": path.name, "horizon": cfg.env.horizon, "benchmark": cfg.env.benchmark,
-                "goals": cfg.env.goals, "curve": read_curve(path / "eval.csv")}  # fmt: skip
-    try:
-        rec = json.loads(path.read_text())
-        return {"label": rec["name"], "horizon": int(rec["horizon"]),
-                "benchmark": rec["benchmark"], "goals": rec["goals"],
-                "curve": list(rec["curve"])}  # fmt: skip
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: not a run directory or a run.py record ({err})") from err
 
 
 def compare(long_dir: Path, shorts: list[dict], horizon: int, episodes: int,
@@ -178,7 +160,7 @@ def main(argv: list[str] | None = None) -> Path:
     if not step_checkpoints(a.long / "checkpoints"):
         die(SCRIPT, f"{a.long}: no full checkpoints (checkpoints/step-<S>.pt) to evaluate")
     try:
-        shorts = [load_short(s) for s in a.shorts]
+        shorts = [load_run(s) for s in a.shorts]
     except ValueError as err:
         die(SCRIPT, str(err))
     for s in shorts:

@@ -93,6 +93,28 @@ def read_curve(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
+def load_run(path: Path) -> dict:
+    """A run's identity and periodic evaluations, from its run directory or its ``run.py`` record:
+    ``{"label", "method", "seed", "precision", "horizon", "benchmark", "goals", "machine",
+    "curve"}`` (``machine`` from a record only, else None); a ValueError says what is wrong."""
+    if path.is_dir():
+        if not (path / "config.json").is_file() or not (path / "eval.csv").is_file():
+            raise ValueError(f"{path}: not a run directory with config.json and eval.csv")
+        cfg = load_config(path / "config.json")
+        return {"label": path.name, "method": cfg.method, "seed": cfg.seed,
+                "precision": cfg.precision, "horizon": cfg.env.horizon,
+                "benchmark": cfg.env.benchmark, "goals": cfg.env.goals, "machine": None,
+                "curve": read_curve(path / "eval.csv")}  # fmt: skip
+    try:
+        rec = json.loads(path.read_text())
+        return {"label": rec["name"], "method": rec["method"], "seed": int(rec["seed"]),
+                "precision": rec.get("precision", "fp32"), "horizon": int(rec["horizon"]),
+                "benchmark": rec["benchmark"], "goals": rec["goals"],
+                "machine": rec.get("machine"), "curve": list(rec["curve"])}  # fmt: skip
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a run directory or a run.py record ({err})") from err
+
+
 def parser() -> argparse.ArgumentParser:
     """run.py's options (also used by ``campaign.py`` to check a plan's runs)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
