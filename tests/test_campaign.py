@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_learning_scripts import ROOT, _load
+from .test_learning_scripts import ROOT, _load, script_error
 
 CAMPAIGN = _load("campaign")
 SCRIPT = ROOT / "benchmarks" / "learning" / "campaign.py"
@@ -132,11 +132,8 @@ def test_a_stopped_campaign_stops_its_runs_with_a_checkpoint_and_records_them(
 )
 def test_a_bad_plan_is_one_line_before_anything_starts(tmp_path: Path, capsys, runs, message):
     plan = _plan(tmp_path / "plan.json", runs, budget=1000)
-    with pytest.raises(SystemExit) as err:
-        CAMPAIGN.main([str(plan), "--runs-dir", str(tmp_path / "runs")])
-    assert err.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+    argv = [str(plan), "--runs-dir", str(tmp_path / "runs")]
+    assert message in script_error(capsys, CAMPAIGN.main, argv)
     assert not (tmp_path / "runs").exists()
 
 
@@ -148,11 +145,8 @@ def test_bad_campaign_options_are_one_line_before_anything_starts(
     tmp_path: Path, capsys, option: list[str], message: str
 ) -> None:
     plan = _plan(tmp_path / "plan.json", [{"method": "mt-sac", "seed": 0}], budget=1000)
-    with pytest.raises(SystemExit) as err:
-        CAMPAIGN.main([str(plan), "--runs-dir", str(tmp_path / "runs"), *option])
-    assert err.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+    argv = [str(plan), "--runs-dir", str(tmp_path / "runs"), *option]
+    assert message in script_error(capsys, CAMPAIGN.main, argv)
     assert not (tmp_path / "runs").exists()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_learning_scripts import COMMON, RUN, _load
+from .test_learning_scripts import COMMON, RUN, _load, script_error
 
 COMPARE = _load("horizon_compare")
 
@@ -74,9 +74,6 @@ def test_bad_input_is_one_line_before_any_evaluation(
     args = {"short-as-long": [str(short_dir), str(short_record), "--horizon", "10"],
             "wrong-horizon": [str(long_dir), str(short_record), "--horizon", "20"],
             "nothing": [str(long_dir), str(missing), "--horizon", "10"]}[which]  # fmt: skip
-    with pytest.raises(SystemExit) as err:
-        COMPARE.main(["cmp", *args, "--out", str(tmp_path / "out")])
-    assert err.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+    assert message in script_error(capsys, COMPARE.main, ["cmp", *args, "--out",
+                                                          str(tmp_path / "out")])  # fmt: skip
     assert not (tmp_path / "out").exists()

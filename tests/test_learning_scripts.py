@@ -37,6 +37,17 @@ def _no_time(curve: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "time_s"} for row in curve]
 
 
+def script_error(capsys: pytest.CaptureFixture[str], main, argv: list[str]) -> str:
+    """A learning script's bad-input error: ``main(argv)`` exits 2 with one line on stderr (no
+    traceback), which is returned."""
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def test_record_resume_and_plot(tmp_path: Path) -> None:
     runs, out = tmp_path / "runs", tmp_path / "results"
     whole = RUN.main([*COMMON, "--runs-dir", str(runs), "--out", str(out), "--name", "whole"])
@@ -90,11 +101,8 @@ def test_record_resume_and_plot(tmp_path: Path) -> None:
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys, args, message) -> None:
     runs, out = tmp_path / "runs", tmp_path / "results"
-    with pytest.raises(SystemExit) as err:
-        RUN.main([*args, "--out", str(out), "--runs-dir", str(runs)])
-    assert err.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
+    assert message in script_error(capsys, RUN.main, [*args, "--out", str(out), "--runs-dir",
+                                                      str(runs)])  # fmt: skip
     assert not runs.exists() and not out.exists()
 
 

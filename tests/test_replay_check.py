@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_learning_scripts import COMMON, RUN, _load
+from .test_learning_scripts import COMMON, RUN, _load, script_error
 
 REPLAY = _load("replay_check")
 
@@ -62,9 +62,6 @@ def test_bad_input_is_one_line_before_anything_is_written(
 ) -> None:
     record, _, other = runs
     second = {"other-seed": other, "nothing": tmp_path / "none.json"}[which]
-    with pytest.raises(SystemExit) as err:
-        REPLAY.main(["bad", str(record), str(second), "--out", str(tmp_path / "out")])
-    assert err.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
+    argv = ["bad", str(record), str(second), "--out", str(tmp_path / "out")]
+    assert message in script_error(capsys, REPLAY.main, argv)
     assert not (tmp_path / "out").exists()
