@@ -27,6 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import RESULTS, commit, die, load_run, machine
 
+from softmod.bench.report import bf16_line
+
 SCRIPT = "replay_check.py"
 SAME = ("benchmark", "goals", "horizon", "method", "seed", "precision")
 
@@ -36,12 +38,12 @@ def compare(a: list[dict], b: list[dict]) -> dict:
     "differences"}``, each difference ``{"step", "keys", "mean_success", "mean_return"}`` (the
     two runs' values of those two)."""
     by_step = {int(r["step"]): r for r in b}
-    steps = sorted(int(r["step"]) for r in a if int(r["step"]) in by_step)
-    differences = []
+    steps, differences = [], []
     for row in a:
         step = int(row["step"])
         if step not in by_step:
             continue
+        steps.append(step)
         other = by_step[step]
         keys = sorted(k for k in set(row) | set(other)
                       if k.startswith("eval/") and row.get(k) != other.get(k))  # fmt: skip
@@ -58,8 +60,7 @@ def compare(a: list[dict], b: list[dict]) -> dict:
 
 def _cpu(m: dict) -> str:
     """A ``machine()`` dict in a few words: the CPU, its cores and bf16 instructions."""
-    bf16 = [k for k, v in (m.get("bf16_features") or {}).items() if v]
-    return f"{m.get('cpu', '?')}, {m.get('cpus', '?')} cores, bf16: {', '.join(bf16) or 'none'}"
+    return f"{m.get('cpu', '?')}, {m.get('cpus', '?')} cores, {bf16_line(m)}"
 
 
 def _md(record: dict) -> str:

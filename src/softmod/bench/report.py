@@ -24,7 +24,8 @@ def update_rows(res: dict[str, Any]) -> list[tuple[str, dict | None, dict | None
     return [(b, upd.get(b), upd.get(f"{b} bf16")) for b in bases]
 
 
-def _bf16_line(m: dict[str, Any]) -> str:
+def bf16_line(m: dict[str, Any]) -> str:
+    """The bf16 instructions of a ``machine()`` dict, in one line."""
     feats = m.get("bf16_features") or {}
     have = [k for k, v in feats.items() if v]
     return (
@@ -40,7 +41,7 @@ def print_tables(res: dict[str, Any], console: Console) -> None:
         f"[bold]softmod bench[/] on {m['cpu']} ({m['cpus']} CPUs, torch {m['torch']}, "
         f"{m['torch_threads']} threads, device {res['device']}); load average "
         f"{m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f} (above {m['cpus']}: noisy); "
-        + _bf16_line(m)
+        + bf16_line(m)
     )
     s = res["summary"]
     if "collection" in res:
@@ -303,7 +304,7 @@ def markdown(res: dict[str, Any]) -> str:
     head = (
         f"Measured {when} on {m['cpu']}, {m['cpus']} CPUs, torch "
         f"{m['torch']}, load average {m['loadavg_start'][0]:.1f} -> {m['loadavg_end'][0]:.1f}; "
-        f"{_bf16_line(m)}."
+        f"{bf16_line(m)}."
     )
     targets = "".join(f"- {line}\n" for line in bf16_target_lines(s, rich=False))
     return head + "\n\n" + "\n".join(rows) + "\n" + ("\n" + targets if targets else "")
