@@ -61,7 +61,11 @@ def test_the_plan_runs_in_order_and_a_larger_budget_continues_the_same_run(
     log = (runs.with_name(runs.name + "-logs") / "toy-fixed-mt-sac-2k-s0.log").read_text()
     assert "--resume" in log and "--budget 2000" in log
     table = capsys.readouterr().out
-    assert table.count("| done |") == 3 and table.count(" at 2,000 |") == 2  # last evaluations
+    assert table.count("| done |") == 3 and table.count(", final (3 episodes/task) |") == 3
+    # a done entry's row is its record's, not that of the directory a larger budget extended
+    assert "| toy-fixed-mt-sac-1k-s0 | done | 1,000 |" in table
+    assert "| toy-fixed-mt-sac-2k-s0 | done | 2,000 |" in table
+    assert "record toy-fixed-mt-sac-1k-s0.json |" in table
 
 
 def test_a_larger_budget_whose_smaller_run_directory_is_gone_trains_again_from_step_0(
@@ -79,6 +83,9 @@ def test_a_larger_budget_whose_smaller_run_directory_is_gone_trains_again_from_s
     (out / "toy-fixed-mt-sac-1k-s0.json").write_text("{}")
     states = CAMPAIGN.main([str(plan), "--runs-dir", str(runs), "--out", str(out), "--status"])
     assert [s.state for s in states] == ["done", "new", "new", "wait"]
+    assert CAMPAIGN.status_table(states).splitlines()[2] == (  # an unreadable record: dashes
+        "| toy-fixed-mt-sac-1k-s0 | done | – | – | – | – | record toy-fixed-mt-sac-1k-s0.json |"
+    )
     assert states[1].args[states[1].args.index("--budget") + 1] == "2000"
     assert "--resume" not in states[1].args
 

@@ -191,6 +191,7 @@ class State:
     found: Found | None = None
     pid: int | None = None
     args: list[str] = field(default_factory=list)
+    record: dict | None = None  # a done entry's record (``run.py``'s JSON), what its row shows
 
 
 def assess(entry: Entry, first: int, found: dict[tuple, Found], out: Path,
@@ -201,7 +202,9 @@ def assess(entry: Entry, first: int, found: dict[tuple, Found], out: Path,
     if entry.name in children:
         return State(entry, "running", run, children[entry.name].pid)
     if (out / f"{entry.name}.json").exists():
-        return State(entry, "done", run)
+        # not ``run``: the directory of this key may be a larger budget's (extended, or trained
+        # again when this one's directory went with its machine), and its row would show that
+        return State(entry, "done", record=read_record(out / f"{entry.name}.json"))
     if entry.name in failed:
         return State(entry, "failed", run)
     if run is None:
@@ -224,11 +227,36 @@ def assess(entry: Entry, first: int, found: dict[tuple, Found], out: Path,
                  ["--resume", str(run.run_dir), "--budget", str(entry.budget)])  # fmt: skip
 
 
+def read_record(path: Path) -> dict:
+    """A finished run's record, ``{}`` if it cannot be read (the table then shows dashes)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _done_row(st: State) -> str:
+    """A done entry's row from its record: its budget, its final evaluation, the record."""
+    r = st.record or {}
+    reached = f"{r['env_steps']:,}" if isinstance(r.get("env_steps"), int) else "–"
+    final, last = r.get("final_eval") or {}, "–"
+    if isinstance(final.get("mean_success"), float) and isinstance(final.get("tasks"), dict):
+        ret = sum(t["return"] for t in final["tasks"].values()) / max(len(final["tasks"]), 1)
+        last = (f"{100 * final['mean_success']:.0f}% / {ret:.0f}, final "
+                f"({final.get('episodes_per_task', '?')} episodes/task)")  # fmt: skip
+    return f"| {st.entry.name} | done | {reached} | – | – | {last} | record {st.entry.name}.json |"
+
+
 def status_table(states: list[State]) -> str:
-    """The plan as a Markdown table: state, steps reached, speed and time left, run directory."""
+    """The plan as a Markdown table: state, steps reached, speed and time left, run directory
+    (for a done entry: its record's budget and final evaluation)."""
     lines = ["| run | state | reached | env steps/s | left at that speed | last evaluation "
              "(success / return) | run directory |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for st in states:
+        if st.state == "done":
+            lines.append(_done_row(st))
+            continue
         e, f = st.entry, st.found
         reached = f"{f.reached:,}" if f else "–"
         rate = f"{f.rate:.0f}" if f and f.rate else "–"
