@@ -12,9 +12,9 @@ import pytest
 
 from softmod.report.build import build_report
 
-from .test_learning_scripts import COMMON, RUN, _load
+from .test_learning_scripts import COMMON, PARTIAL, RUN, _load
 
-RESTORE = _load("restore")
+RESTORE, EQ = _load("restore"), _load("equal_samples")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def test_bad_records_are_one_line_before_anything_is_written(
     resumed.write_text(json.dumps({**record, "command": "python benchmarks/learning/run.py "
                                    "--resume runs/learning/x"}))  # fmt: skip
     restored = tmp_path / "restored"
-    for bad, message in [(partial, "no final evaluation"), (lying, "seed 0 from the command, 7"),
+    for bad, message in [(partial, "no final evaluation, and not a partial.py record"),
+                         (lying, "seed 0 from the command, 7"),
                          (resumed, "its start is unknown")]:  # fmt: skip
         good = next(out.glob("*.json"))
         with pytest.raises(SystemExit) as exc:
@@ -74,3 +75,29 @@ def test_bad_records_are_one_line_before_anything_is_written(
     with pytest.raises(SystemExit):  # never overwrites a restored directory
         RESTORE.main([str(good), "--out", str(restored)])
     assert "exists already" in capsys.readouterr().err
+
+
+def test_a_partial_record_restores_its_unfinished_runs_at_equal_samples(tmp_path: Path) -> None:
+    """Two runs stopped before their budget, recorded by partial.py: restored, they give the
+    report at a step both reached, and equal_samples.py, what the runs themselves give."""
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    for seed, stop in ((0, "1200"), (1, "800")):
+        with pytest.raises(SystemExit):  # --stop-at ends the run with exit 0 after a checkpoint
+            RUN.main([*COMMON, "--budget", "4000", "--seed", str(seed), "--runs-dir", str(runs),
+                      "--out", str(out), "--stop-at", stop])  # fmt: skip
+    originals = sorted(runs.iterdir())
+    PARTIAL.main("stopped", originals, out)
+    dirs = RESTORE.main([str(out / "stopped.json"), "--out", str(tmp_path / "restored")])
+    assert [d.name for d in dirs] == ["stopped-mt-sac-s0-restored", "stopped-mt-sac-s1-restored"]
+    assert "reached 1,200 of 4,000 env steps" in (dirs[0] / "RESTORED.md").read_text()
+    assert not list(dirs[0].glob("eval_*ep*.json")) and not (dirs[0] / "final_eval.json").exists()
+    a = build_report(originals, tmp_path / "a", routing=False, progress=False, at=800, videos=False)
+    assert len(a.runs) == 2
+    b = build_report(dirs, tmp_path / "b", routing=False, progress=False, at=800, videos=False)
+    assert len(b.runs) == 2 and not b.skipped
+    for name in ("table1.md", "per_task.md"):
+        assert (tmp_path / "b" / name).read_text() == (tmp_path / "a" / name).read_text(), name
+    unfinished = build_report(dirs, tmp_path / "c", routing=False, progress=False, videos=False)
+    assert not unfinished.runs and len(unfinished.skipped) == 2  # no final evaluation: skipped
+    steps = ["--steps", "400", "800", "1200"]
+    assert EQ.main([*map(str, dirs), *steps]) == EQ.main([*map(str, originals), *steps])
