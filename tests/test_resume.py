@@ -334,3 +334,24 @@ def load_roundtrip(obj: dict) -> dict:
     torch.save(obj, buf)
     buf.seek(0)
     return torch.load(buf, weights_only=True)
+
+
+def test_a_segment_started_in_the_same_second_gets_an_event_file_that_sorts_last(
+    tmp_path: Path,
+) -> None:
+    """TensorBoard reads event files in name order; in one second the pid/counter fields compare
+    as strings, so without the wait a resumed segment's file could be read before the first's."""
+    import socket
+
+    from softmod.runlog import RunLogger
+
+    tb = tmp_path / "tb"
+    tb.mkdir()
+    now = int(time.time())
+    old = tb / f"events.out.tfevents.{now:010d}.{socket.gethostname()}.{os.getpid()}.99999"
+    old.write_bytes(b"")
+    log = RunLogger(tmp_path, ["a"], resume_step=0)
+    log.close()
+    names = sorted(f.name for f in tb.glob("events.out.tfevents.*"))
+    assert len(names) == 2 and names[0] == old.name, names
+    assert int(names[1].split(".")[3]) > now

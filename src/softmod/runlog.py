@@ -8,6 +8,12 @@ fixed when the run starts, so every row of a file has the same columns.
 Resuming from a checkpoint at step S (``resume_step=S``) first drops every CSV row after S (written
 after that checkpoint by the run that stopped) and purges TensorBoard events after S
 (``SummaryWriter(purge_step=S + 1)``), so no step is duplicated or missing.
+
+TensorBoard reads a directory's event files in name order, and the name is
+``events.out.tfevents.<time s>.<host>.<pid>.<counter>``: within one second the pid and counter
+compare as strings ("10" before "9"), so a segment started in the same second as the previous one
+could be read first and show its steps out of order. :func:`wait_for_new_event_second` waits (at
+most a second) until the new file's name sorts after every existing one.
 """
 
 from __future__ import annotations
@@ -15,10 +21,24 @@ from __future__ import annotations
 import csv
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
+
+
+def wait_for_new_event_second(tb_dir: Path) -> None:
+    """Sleep until the wall-clock second is past the newest event file's in ``tb_dir``, so that
+    an event file created now sorts after all of them (a no-op unless that one is this second's)."""
+    stamps = []
+    for f in tb_dir.glob("events.out.tfevents.*"):
+        field = f.name.split(".")[3]
+        if field.isdigit():
+            stamps.append(int(field))
+    if stamps:
+        while time.time() < max(stamps) + 1:
+            time.sleep(max(stamps) + 1 - time.time())
 
 
 def truncate_csv(path: Path, last_step: int) -> list[str] | None:
@@ -108,6 +128,7 @@ class RunLogger:
             eval_cols += [f"eval/{t}/success", f"eval/{t}/return"]
         self.eval = CSVTable(run_dir / "eval.csv", eval_cols, resume_step)
         purge = None if resume_step is None else resume_step + 1
+        wait_for_new_event_second(run_dir / "tb")
         self.tb = SummaryWriter(log_dir=str(run_dir / "tb"), purge_step=purge)
         # more receivers of every TensorBoard row, ``sink.log(step, metrics)`` (issue 22: W&B)
         self.sinks: list[Any] = []
