@@ -355,3 +355,13 @@ def test_a_segment_started_in_the_same_second_gets_an_event_file_that_sorts_last
     names = sorted(f.name for f in tb.glob("events.out.tfevents.*"))
     assert len(names) == 2 and names[0] == old.name, names
     assert int(names[1].split(".")[3]) > now
+
+
+def test_an_event_file_from_a_clock_far_ahead_is_not_waited_for(tmp_path: Path) -> None:
+    from softmod.runlog import wait_for_new_event_second
+
+    ahead = int(time.time()) + 3600
+    (tmp_path / f"events.out.tfevents.{ahead:010d}.host.1.0").write_bytes(b"")
+    t0 = time.monotonic()
+    wait_for_new_event_second(tmp_path)
+    assert time.monotonic() - t0 < 0.5

@@ -30,15 +30,18 @@ from torch.utils.tensorboard import SummaryWriter
 
 def wait_for_new_event_second(tb_dir: Path) -> None:
     """Sleep until the wall-clock second is past the newest event file's in ``tb_dir``, so that
-    an event file created now sorts after all of them (a no-op unless that one is this second's)."""
-    stamps = []
+    an event file created now sorts after all of them (a no-op unless that one is this second's).
+
+    A newest file more than a second ahead (written on a machine whose clock ran ahead) is not
+    waited for: that could be hours, and order by name is then lost whatever we do."""
+    stamps = [0]
     for f in tb_dir.glob("events.out.tfevents.*"):
         field = f.name.split(".")[3]
         if field.isdigit():
             stamps.append(int(field))
-    if stamps:
-        while time.time() < max(stamps) + 1:
-            time.sleep(max(stamps) + 1 - time.time())
+    wait = max(stamps) + 1 - time.time()
+    if 0 < wait <= 2:
+        time.sleep(wait)
 
 
 def truncate_csv(path: Path, last_step: int) -> list[str] | None:
