@@ -358,6 +358,7 @@ def test_a_segment_started_in_the_same_second_gets_an_event_file_that_sorts_last
 
 
 def test_an_event_file_from_a_clock_far_ahead_is_not_waited_for(tmp_path: Path) -> None:
+    """An event file stamped an hour ahead (another machine's clock) must not stall a resume."""
     from softmod.runlog import wait_for_new_event_second
 
     ahead = int(time.time()) + 3600

@@ -13,7 +13,7 @@ TensorBoard reads a directory's event files in name order, and the name is
 ``events.out.tfevents.<time s>.<host>.<pid>.<counter>``: within one second the pid and counter
 compare as strings ("10" before "9"), so a segment started in the same second as the previous one
 could be read first and show its steps out of order. :func:`wait_for_new_event_second` waits (at
-most a second) until the new file's name sorts after every existing one.
+most two seconds) until the new file's name sorts after every existing one.
 """
 
 from __future__ import annotations
