@@ -11,6 +11,7 @@ import pytest
 from .test_learning_scripts import COMMON, RUN, _load, script_error
 
 REPLAY = _load("replay_check")
+PARTIAL = _load("partial")
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +54,28 @@ def test_the_same_seed_is_the_same_run_and_a_changed_value_is_found(
     assert "They differ from 800 on" in (tmp_path / "drift.md").read_text()
 
 
+def test_a_partial_record_of_one_run_is_read_and_one_of_two_runs_is_refused(
+    runs: tuple[Path, Path, Path], tmp_path: Path, capsys
+) -> None:
+    record, again_dir, _ = runs
+    PARTIAL.main("again-partial", [again_dir], tmp_path)
+    argv = ["p", str(record), str(tmp_path / "again-partial.json"), "--out", str(tmp_path)]
+    rec = REPLAY.main(argv)
+    assert rec["comparison"]["steps"] == [400, 800] and rec["comparison"]["identical"]
+    assert rec["runs"][1]["label"] == "again-partial" and rec["runs"][1]["machine"]["cpus"] >= 1
+
+    (other_dir,) = (record.parent.parent / "runs").glob("other-*")
+    PARTIAL.main("two", [again_dir, other_dir], tmp_path)
+    argv = ["bad", str(record), str(tmp_path / "two.json"), "--out", str(tmp_path / "out")]
+    assert "a partial record of 2 runs; allowed: one run's" in script_error(
+        capsys, REPLAY.main, argv
+    )
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("which", "message"), [
     ("other-seed", "has seed 1; allowed: 0, as whole"),
-    ("nothing", "not a run directory or a run.py record"),
+    ("nothing", "not a run directory, a run.py record or a partial.py record"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_before_anything_is_written(
     runs: tuple[Path, Path, Path], tmp_path: Path, capsys, which: str, message: str

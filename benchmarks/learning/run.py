@@ -94,9 +94,10 @@ def read_curve(path: Path) -> list[dict[str, float]]:
 
 
 def load_run(path: Path) -> dict:
-    """A run's identity and periodic evaluations, from its run directory or its ``run.py`` record:
-    ``{"label", "method", "seed", "precision", "horizon", "benchmark", "goals", "machine",
-    "curve"}`` (``machine`` from a record only, else None); a ValueError says what is wrong."""
+    """A run's identity and periodic evaluations, from its run directory, its ``run.py`` record
+    or a ``partial.py`` record of that one run: ``{"label", "method", "seed", "precision",
+    "horizon", "benchmark", "goals", "machine", "curve"}`` (``machine`` from a record only, else
+    None); a ValueError says what is wrong."""
     if path.is_dir():
         if not (path / "config.json").is_file() or not (path / "eval.csv").is_file():
             raise ValueError(f"{path}: not a run directory with config.json and eval.csv")
@@ -107,12 +108,20 @@ def load_run(path: Path) -> dict:
                 "curve": read_curve(path / "eval.csv")}  # fmt: skip
     try:
         rec = json.loads(path.read_text())
-        return {"label": rec["name"], "method": rec["method"], "seed": int(rec["seed"]),
-                "precision": rec.get("precision", "fp32"), "horizon": int(rec["horizon"]),
-                "benchmark": rec["benchmark"], "goals": rec["goals"],
-                "machine": rec.get("machine"), "curve": list(rec["curve"])}  # fmt: skip
+        runs = rec["runs"] if "runs" in rec else [rec]  # partial.py's record holds a list
+        if len(runs) == 1:
+            run = {**runs[0], "name": rec["name"], "machine": rec.get("machine")}
+            return {"label": run["name"], "method": run["method"], "seed": int(run["seed"]),
+                    "precision": run.get("precision", "fp32"), "horizon": int(run["horizon"]),
+                    "benchmark": run["benchmark"], "goals": run["goals"],
+                    "machine": run["machine"], "curve": list(run["curve"])}  # fmt: skip
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: not a run directory or a run.py record ({err})") from err
+        raise ValueError(f"{path}: not a run directory, a run.py record or a partial.py record "
+                         f"({err})") from err  # fmt: skip
+    raise ValueError(
+        f"{path}: a partial record of {len(runs)} runs; allowed: one run's "
+        f"(record each run alone with partial.py)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
