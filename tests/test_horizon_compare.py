@@ -64,7 +64,7 @@ def test_each_checkpoint_of_the_long_run_is_set_beside_the_short_runs_on_short_e
 @pytest.mark.parametrize(("which", "message"), [
     ("short-as-long", "has horizon 10; allowed: more than --horizon 10"),
     ("wrong-horizon", "toy-fixed at horizon 10; allowed: toy-fixed at horizon 20"),
-    ("nothing", "not a run directory or a run.py record"),
+    ("nothing", "not a run directory, a run.py record or a partial.py record"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_before_any_evaluation(
     runs: tuple[Path, Path, Path], tmp_path: Path, capsys, which: str, message: str
